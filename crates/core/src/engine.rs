@@ -1,0 +1,608 @@
+//! The rules that turn events into stored state (SPEC §2–§4), independent of any backend.
+//!
+//! A backend ingests a batch in three steps, inside one transaction of its own:
+//!
+//! 1. [`Needs::of`] names every piece of stored state the batch's events can touch;
+//! 2. the backend reads those pieces into a [`Loaded`] (absent ones stay absent);
+//! 3. [`apply`] decides every event in input order and returns the outcomes and the
+//!    [`Changes`] to write: final records and additive counter deltas.
+//!
+//! The backend never decides anything itself: it loads, writes what `apply` says, and
+//! keeps the write atomic and durable.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{CampaignEvent, ClickEvent, ContactEvent, Event, MessageEvent, Rejection, StatusEvent};
+use crate::status::{Status, StatusKey};
+use crate::time::{Millis, Month};
+
+/// A campaign's stored definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignDef {
+    pub campaign_id: String,
+    pub name: String,
+    /// The contact list's id; its name and subscribers live with the list.
+    pub contact_list: Option<String>,
+    pub link_tracking: bool,
+    /// link_id → url, in byte order of link_id.
+    pub links: BTreeMap<String, String>,
+    pub created_at: Option<Millis>,
+}
+
+/// A message's stored state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub message_id: String,
+    pub campaign_id: String,
+    pub recipient: String,
+    pub parts: u8,
+    /// When it was submitted.
+    pub at: Millis,
+    /// The winning status event; `None` means no status yet (`queued`).
+    pub status: Option<StatusKey>,
+}
+
+impl MessageRecord {
+    /// The message's current status.
+    pub fn current(&self) -> Status {
+        self.status.as_ref().map_or(Status::Queued, |k| k.status)
+    }
+}
+
+/// One accepted click, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClickRecord {
+    pub campaign_id: String,
+    pub link_id: String,
+    pub recipient: String,
+    pub at: Millis,
+    pub user_agent: Option<String>,
+    pub event_id: Option<String>,
+    /// Whether the user agent marks it as a bot's (SPEC §4).
+    pub bot: bool,
+}
+
+/// The identity of a click that has no `event_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClickKey {
+    pub campaign_id: String,
+    pub link_id: String,
+    pub recipient: String,
+    pub at: Millis,
+}
+
+/// A person's first human click on a link: (campaign_id, link_id, recipient).
+pub type UniquePair = (String, String, String);
+
+/// A contact of a list, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactRecord {
+    pub list_id: String,
+    pub recipient: String,
+    pub name: Option<String>,
+}
+
+const BOT_MARKERS: [&str; 14] = [
+    "bot",
+    "crawler",
+    "spider",
+    "preview",
+    "facebookexternalhit",
+    "whatsapp",
+    "telegram",
+    "slack",
+    "discord",
+    "skype",
+    "curl",
+    "wget",
+    "python-requests",
+    "headless",
+];
+
+/// Whether a click with this user agent is a bot's: the agent contains one of the markers
+/// of SPEC §4, ignoring ASCII case. No agent, or an empty one, is a person.
+pub fn is_bot(user_agent: Option<&str>) -> bool {
+    let Some(ua) = user_agent else { return false };
+    let lower = ua.to_ascii_lowercase();
+    BOT_MARKERS.iter().any(|m| lower.contains(m))
+}
+
+/// A figure kept per campaign, updated at ingest, read by the report.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum CampaignCounter {
+    /// Messages whose current status is this one.
+    Status(Status),
+    /// Sum of `parts`.
+    Segments,
+    /// Human clicks.
+    HumanClicks,
+    /// Bot clicks.
+    BotClicks,
+    /// Human clicks on a link.
+    LinkClicks(String),
+    /// Distinct recipients with a human click on a link.
+    LinkUnique(String),
+    /// Human clicks in a UTC month.
+    MonthClicks(Month),
+}
+
+impl CampaignCounter {
+    /// A stable text name for storage (`status:delivered`, `link_clicks:sale`, `month:2026-03`…).
+    /// Backends store counters under this name; [`CampaignCounter::from_name`] reads it back.
+    pub fn name(&self) -> String {
+        match self {
+            CampaignCounter::Status(s) => format!("status:{}", s.as_str()),
+            CampaignCounter::Segments => "segments".into(),
+            CampaignCounter::HumanClicks => "human_clicks".into(),
+            CampaignCounter::BotClicks => "bot_clicks".into(),
+            CampaignCounter::LinkClicks(l) => format!("link_clicks:{l}"),
+            CampaignCounter::LinkUnique(l) => format!("link_unique:{l}"),
+            CampaignCounter::MonthClicks(m) => format!("month:{m}"),
+        }
+    }
+
+    /// The counter a [`CampaignCounter::name`] names.
+    pub fn from_name(name: &str) -> Option<CampaignCounter> {
+        Some(match name.split_once(':') {
+            None => match name {
+                "segments" => CampaignCounter::Segments,
+                "human_clicks" => CampaignCounter::HumanClicks,
+                "bot_clicks" => CampaignCounter::BotClicks,
+                _ => return None,
+            },
+            Some(("status", s)) => CampaignCounter::Status(s.parse().ok()?),
+            Some(("link_clicks", l)) => CampaignCounter::LinkClicks(l.into()),
+            Some(("link_unique", l)) => CampaignCounter::LinkUnique(l.into()),
+            Some(("month", m)) => CampaignCounter::MonthClicks(Month::parse(m)?),
+            Some(_) => return None,
+        })
+    }
+}
+
+/// Every counter ingest keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Counter {
+    /// A figure of a campaign's report.
+    Campaign(String, CampaignCounter),
+    /// Human clicks of one recipient in one campaign (the drill-down's `clicks`).
+    RecipientClicks { campaign_id: String, recipient: String },
+    /// Contacts in a list.
+    Subscribers(String),
+}
+
+/// The stored state a batch can touch; a backend loads exactly these keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Campaign definitions.
+    pub campaigns: BTreeSet<String>,
+    /// List names.
+    pub lists: BTreeSet<String>,
+    /// Contacts, as (list_id, recipient).
+    pub contacts: BTreeSet<(String, String)>,
+    /// Message records and pending statuses.
+    pub messages: BTreeSet<String>,
+    /// Click `event_id`s already taken.
+    pub click_event_ids: BTreeSet<String>,
+    /// Identities of clicks without `event_id`.
+    pub click_keys: BTreeSet<ClickKey>,
+    /// First human clicks.
+    pub unique_pairs: BTreeSet<UniquePair>,
+}
+
+impl Needs {
+    /// What the given events can touch.
+    pub fn of(events: &[Event]) -> Needs {
+        let mut n = Needs::default();
+        for e in events {
+            match e {
+                Event::Campaign(c) => {
+                    n.campaigns.insert(c.campaign_id.clone());
+                    if let Some(l) = &c.contact_list {
+                        n.lists.insert(l.list_id.clone());
+                    }
+                }
+                Event::Contact(c) => {
+                    n.contacts.insert((c.list_id.clone(), c.recipient.clone()));
+                }
+                Event::Message(m) => {
+                    n.campaigns.insert(m.campaign_id.clone());
+                    n.messages.insert(m.message_id.clone());
+                }
+                Event::Status(s) => {
+                    n.messages.insert(s.message_id.clone());
+                }
+                Event::Click(c) => {
+                    n.campaigns.insert(c.campaign_id.clone());
+                    match &c.event_id {
+                        Some(id) => {
+                            n.click_event_ids.insert(id.clone());
+                        }
+                        None => {
+                            n.click_keys.insert(click_key(c));
+                        }
+                    }
+                    if !is_bot(c.user_agent.as_deref()) {
+                        n.unique_pairs.insert((c.campaign_id.clone(), c.link_id.clone(), c.recipient.clone()));
+                    }
+                }
+            }
+        }
+        n
+    }
+}
+
+fn click_key(c: &ClickEvent) -> ClickKey {
+    ClickKey { campaign_id: c.campaign_id.clone(), link_id: c.link_id.clone(), recipient: c.recipient.clone(), at: c.at }
+}
+
+/// The stored state named by a [`Needs`]; what is absent from the store is absent here.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub campaigns: HashMap<String, CampaignDef>,
+    /// list_id → name.
+    pub lists: HashMap<String, String>,
+    /// (list_id, recipient) → name.
+    pub contacts: HashMap<(String, String), Option<String>>,
+    pub messages: HashMap<String, MessageRecord>,
+    /// message_id → the greatest status seen for a message not yet known.
+    pub pending: HashMap<String, StatusKey>,
+    pub click_event_ids: HashSet<String>,
+    pub click_keys: HashSet<ClickKey>,
+    pub unique_pairs: HashSet<UniquePair>,
+}
+
+/// A message written by a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageChange {
+    /// Its state after the batch.
+    pub record: MessageRecord,
+    /// Its status before the batch; `None` when the batch created it.
+    pub previous: Option<Status>,
+}
+
+/// What a batch writes. Applying all of it atomically keeps totals and per-message state
+/// in agreement; counters are deltas to add.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// Campaign definitions to upsert (final state).
+    pub campaigns: Vec<CampaignDef>,
+    /// List names to upsert: (list_id, name).
+    pub lists: Vec<(String, String)>,
+    /// Contacts to upsert.
+    pub contacts: Vec<ContactRecord>,
+    /// Messages to upsert.
+    pub messages: Vec<MessageChange>,
+    /// Pending statuses to upsert.
+    pub pending_set: Vec<(String, StatusKey)>,
+    /// Pending statuses to delete (their message arrived).
+    pub pending_cleared: Vec<String>,
+    /// Clicks to insert; each one's `event_id`, or else its [`ClickKey`], is now taken.
+    pub clicks: Vec<ClickRecord>,
+    /// First human clicks to record.
+    pub unique_pairs: Vec<UniquePair>,
+    /// Counter deltas (never zero).
+    pub counters: BTreeMap<Counter, i64>,
+}
+
+impl Changes {
+    /// Whether the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.campaigns.is_empty()
+            && self.lists.is_empty()
+            && self.contacts.is_empty()
+            && self.messages.is_empty()
+            && self.pending_set.is_empty()
+            && self.pending_cleared.is_empty()
+            && self.clicks.is_empty()
+            && self.unique_pairs.is_empty()
+            && self.counters.is_empty()
+    }
+}
+
+/// What became of one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Accepted and recorded.
+    Ingested,
+    /// Already known: identical to what is stored, changes nothing.
+    Duplicate,
+    /// Refused; nothing of it was applied.
+    Rejected(Rejection),
+}
+
+struct Apply {
+    s: Loaded,
+    dirty_campaigns: BTreeSet<String>,
+    dirty_lists: BTreeSet<String>,
+    dirty_contacts: BTreeSet<(String, String)>,
+    /// message_id → status before the batch (None: created by the batch).
+    dirty_messages: BTreeMap<String, Option<Status>>,
+    dirty_pending: BTreeSet<String>,
+    changes: Changes,
+}
+
+/// Decides every event in input order against the loaded state (which must hold every
+/// key of [`Needs::of`] for these events that the store has).
+///
+/// Returns one outcome per event, in order, and what to write.
+pub fn apply(loaded: Loaded, events: &[Event]) -> (Vec<Outcome>, Changes) {
+    let mut a = Apply {
+        s: loaded,
+        dirty_campaigns: BTreeSet::new(),
+        dirty_lists: BTreeSet::new(),
+        dirty_contacts: BTreeSet::new(),
+        dirty_messages: BTreeMap::new(),
+        dirty_pending: BTreeSet::new(),
+        changes: Changes::default(),
+    };
+    let outcomes = events
+        .iter()
+        .map(|e| {
+            let r = match e {
+                Event::Campaign(c) => a.campaign(c),
+                Event::Contact(c) => a.contact(c),
+                Event::Message(m) => a.message(m),
+                Event::Status(s) => a.status(s),
+                Event::Click(c) => a.click(c),
+            };
+            match r {
+                Ok(true) => Outcome::Ingested,
+                Ok(false) => Outcome::Duplicate,
+                Err(rej) => Outcome::Rejected(rej),
+            }
+        })
+        .collect();
+    (outcomes, a.finish())
+}
+
+impl Apply {
+    fn count(&mut self, counter: Counter, delta: i64) {
+        let v = self.changes.counters.entry(counter).or_insert(0);
+        *v += delta;
+    }
+
+    fn campaign_count(&mut self, campaign_id: &str, c: CampaignCounter, delta: i64) {
+        self.count(Counter::Campaign(campaign_id.to_owned(), c), delta);
+    }
+
+    /// Ok(true): changed something; Ok(false): a duplicate.
+    fn campaign(&mut self, ev: &CampaignEvent) -> Result<bool, Rejection> {
+        let existing = self.s.campaigns.get(&ev.campaign_id);
+        let mut links = existing.map(|c| c.links.clone()).unwrap_or_default();
+        for l in &ev.links {
+            match links.get(&l.link_id) {
+                Some(url) if *url != l.url => {
+                    return Err(Rejection::new(format!(
+                        "links: link {:?} of campaign {:?} already has url {:?}; a link's url never changes",
+                        l.link_id, ev.campaign_id, url
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    links.insert(l.link_id.clone(), l.url.clone());
+                }
+            }
+        }
+        let def = CampaignDef {
+            campaign_id: ev.campaign_id.clone(),
+            name: ev.name.clone(),
+            contact_list: ev.contact_list.as_ref().map(|l| l.list_id.clone()),
+            link_tracking: ev.link_tracking,
+            links,
+            created_at: existing.and_then(|c| c.created_at).or(ev.created_at),
+        };
+        let mut changed = false;
+        if existing != Some(&def) {
+            self.dirty_campaigns.insert(def.campaign_id.clone());
+            self.s.campaigns.insert(def.campaign_id.clone(), def);
+            changed = true;
+        }
+        if let Some(list) = &ev.contact_list {
+            if self.s.lists.get(&list.list_id) != Some(&list.name) {
+                self.s.lists.insert(list.list_id.clone(), list.name.clone());
+                self.dirty_lists.insert(list.list_id.clone());
+                changed = true;
+            }
+        }
+        Ok(changed)
+    }
+
+    fn contact(&mut self, ev: &ContactEvent) -> Result<bool, Rejection> {
+        let key = (ev.list_id.clone(), ev.recipient.clone());
+        match self.s.contacts.get(&key) {
+            None => {
+                self.count(Counter::Subscribers(ev.list_id.clone()), 1);
+            }
+            Some(name) => {
+                if ev.name.is_none() || *name == ev.name {
+                    return Ok(false);
+                }
+            }
+        }
+        self.s.contacts.insert(key.clone(), ev.name.clone().or_else(|| self.s.contacts.get(&key).cloned().flatten()));
+        self.dirty_contacts.insert(key);
+        Ok(true)
+    }
+
+    fn message(&mut self, ev: &MessageEvent) -> Result<bool, Rejection> {
+        if !self.s.campaigns.contains_key(&ev.campaign_id) {
+            return Err(Rejection::new(format!(
+                "campaign_id: no campaign named {:?} (its campaign event must come first)",
+                ev.campaign_id
+            )));
+        }
+        if let Some(m) = self.s.messages.get(&ev.message_id) {
+            if m.campaign_id == ev.campaign_id && m.recipient == ev.recipient {
+                return Ok(false);
+            }
+            return Err(Rejection::new(format!(
+                "message_id: {:?} is already a message of campaign {:?} to {}",
+                ev.message_id, m.campaign_id, m.recipient
+            )));
+        }
+        let status = self.s.pending.remove(&ev.message_id);
+        if status.is_some() {
+            self.dirty_pending.insert(ev.message_id.clone());
+        }
+        let record = MessageRecord {
+            message_id: ev.message_id.clone(),
+            campaign_id: ev.campaign_id.clone(),
+            recipient: ev.recipient.clone(),
+            parts: ev.parts,
+            at: ev.at,
+            status,
+        };
+        self.campaign_count(&ev.campaign_id, CampaignCounter::Status(record.current()), 1);
+        self.campaign_count(&ev.campaign_id, CampaignCounter::Segments, ev.parts as i64);
+        self.dirty_messages.entry(ev.message_id.clone()).or_insert(None);
+        self.s.messages.insert(ev.message_id.clone(), record);
+        Ok(true)
+    }
+
+    fn status(&mut self, ev: &StatusEvent) -> Result<bool, Rejection> {
+        if let Some(m) = self.s.messages.get_mut(&ev.message_id) {
+            let before = m.current();
+            match &m.status {
+                Some(cur) if *cur == ev.key => return Ok(false),
+                Some(cur) if *cur > ev.key => return Ok(true),
+                _ => {}
+            }
+            m.status = Some(ev.key.clone());
+            let (campaign, after) = (m.campaign_id.clone(), ev.key.status);
+            self.dirty_messages.entry(ev.message_id.clone()).or_insert(Some(before));
+            if before != after {
+                self.campaign_count(&campaign, CampaignCounter::Status(before), -1);
+                self.campaign_count(&campaign, CampaignCounter::Status(after), 1);
+            }
+            return Ok(true);
+        }
+        match self.s.pending.get(&ev.message_id) {
+            Some(cur) if *cur == ev.key => Ok(false),
+            Some(cur) if *cur > ev.key => Ok(true),
+            _ => {
+                self.s.pending.insert(ev.message_id.clone(), ev.key.clone());
+                self.dirty_pending.insert(ev.message_id.clone());
+                Ok(true)
+            }
+        }
+    }
+
+    fn click(&mut self, ev: &ClickEvent) -> Result<bool, Rejection> {
+        let Some(def) = self.s.campaigns.get(&ev.campaign_id) else {
+            return Err(Rejection::new(format!(
+                "campaign_id: no campaign named {:?} (its campaign event must come first)",
+                ev.campaign_id
+            )));
+        };
+        if !def.links.contains_key(&ev.link_id) {
+            return Err(Rejection::new(format!(
+                "link_id: campaign {:?} has no link {:?}",
+                ev.campaign_id, ev.link_id
+            )));
+        }
+        let fresh = match &ev.event_id {
+            Some(id) => self.s.click_event_ids.insert(id.clone()),
+            None => self.s.click_keys.insert(click_key(ev)),
+        };
+        if !fresh {
+            return Ok(false);
+        }
+        let bot = is_bot(ev.user_agent.as_deref());
+        let c = &ev.campaign_id;
+        if bot {
+            self.campaign_count(c, CampaignCounter::BotClicks, 1);
+        } else {
+            self.campaign_count(c, CampaignCounter::HumanClicks, 1);
+            self.campaign_count(c, CampaignCounter::LinkClicks(ev.link_id.clone()), 1);
+            self.campaign_count(c, CampaignCounter::MonthClicks(ev.at.month()), 1);
+            self.count(Counter::RecipientClicks { campaign_id: c.clone(), recipient: ev.recipient.clone() }, 1);
+            let pair = (c.clone(), ev.link_id.clone(), ev.recipient.clone());
+            if self.s.unique_pairs.insert(pair.clone()) {
+                self.campaign_count(c, CampaignCounter::LinkUnique(ev.link_id.clone()), 1);
+                self.changes.unique_pairs.push(pair);
+            }
+        }
+        self.changes.clicks.push(ClickRecord {
+            campaign_id: ev.campaign_id.clone(),
+            link_id: ev.link_id.clone(),
+            recipient: ev.recipient.clone(),
+            at: ev.at,
+            user_agent: ev.user_agent.clone(),
+            event_id: ev.event_id.clone(),
+            bot,
+        });
+        Ok(true)
+    }
+
+    fn finish(mut self) -> Changes {
+        let mut ch = std::mem::take(&mut self.changes);
+        ch.campaigns = self.dirty_campaigns.iter().filter_map(|id| self.s.campaigns.get(id).cloned()).collect();
+        ch.lists = self
+            .dirty_lists
+            .iter()
+            .filter_map(|id| self.s.lists.get(id).map(|n| (id.clone(), n.clone())))
+            .collect();
+        ch.contacts = self
+            .dirty_contacts
+            .iter()
+            .filter_map(|k| {
+                self.s.contacts.get(k).map(|name| ContactRecord {
+                    list_id: k.0.clone(),
+                    recipient: k.1.clone(),
+                    name: name.clone(),
+                })
+            })
+            .collect();
+        ch.messages = self
+            .dirty_messages
+            .iter()
+            .filter_map(|(id, previous)| {
+                self.s.messages.get(id).map(|record| MessageChange { record: record.clone(), previous: *previous })
+            })
+            .collect();
+        for id in &self.dirty_pending {
+            match self.s.pending.get(id) {
+                Some(k) => ch.pending_set.push((id.clone(), k.clone())),
+                None => ch.pending_cleared.push(id.clone()),
+            }
+        }
+        ch.counters.retain(|_, v| *v != 0);
+        ch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bots_by_marker_ignoring_case() {
+        assert!(is_bot(Some("Mozilla/5.0 (compatible; Googlebot/2.1)")));
+        assert!(is_bot(Some("facebookexternalhit/1.1")));
+        assert!(is_bot(Some("WhatsApp/2.23")));
+        assert!(is_bot(Some("python-requests/2.31")));
+        assert!(is_bot(Some("Mozilla/5.0 HeadlessChrome/120")));
+        assert!(!is_bot(Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)")));
+        assert!(!is_bot(Some("")));
+        assert!(!is_bot(None));
+        assert!(is_bot(Some("ROBOT")), "contains 'bot' ignoring case");
+    }
+
+    #[test]
+    fn counter_names_round_trip() {
+        let all = [
+            CampaignCounter::Status(Status::FailedRouting),
+            CampaignCounter::Segments,
+            CampaignCounter::HumanClicks,
+            CampaignCounter::BotClicks,
+            CampaignCounter::LinkClicks("a:b".into()),
+            CampaignCounter::LinkUnique("x".into()),
+            CampaignCounter::MonthClicks(Month::new(2026, 3)),
+        ];
+        for c in all {
+            assert_eq!(CampaignCounter::from_name(&c.name()), Some(c));
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! smsreport's engine: what happened to every SMS of a campaign and every click on its
+//! tracked links, and the campaign's report.
+//!
+//! - [`event`]: the NDJSON event format and its validation (SPEC §2);
+//! - [`status`]: delivery statuses, the order that picks the current one, report rows (§3);
+//! - [`engine`]: the rules that turn a batch of events into stored changes (§2–§4);
+//! - [`report`]: the report built from stored totals, the drill-down, `verify` (§5, §6);
+//! - [`store`]: the [`Store`] trait every backend implements;
+//! - [`ingest`]: lines in, outcomes out, shared by the CLI and the HTTP service;
+//! - [`synth`]: realistic synthetic campaigns for the demo, tests and benchmarks.
+//!
+//! This crate knows nothing of sled, SQL, HTTP or the command line.
+//!
+//! # Implementing a Store
+//!
+//! A backend stores five kinds of record ([`engine::CampaignDef`], list names,
+//! [`engine::ContactRecord`], [`engine::MessageRecord`], [`engine::ClickRecord`]), a few
+//! markers (pending statuses, taken click identities, first clicks) and additive
+//! [`engine::Counter`]s. Its `ingest` loads what [`engine::Needs::of`] names, calls
+//! [`engine::apply`], and writes the [`engine::Changes`] atomically and durably; see
+//! [`Store`]. Run `smsreport-conformance` against it to prove it behaves.
+
+pub mod engine;
+pub mod event;
+pub mod ingest;
+pub mod report;
+pub mod status;
+pub mod store;
+pub mod synth;
+pub mod time;
+
+pub use engine::Outcome;
+pub use event::{Event, Rejection};
+pub use report::Report;
+pub use status::{Row, Status, StatusKey};
+pub use store::{Store, StoreError};
+pub use time::{Millis, Month};

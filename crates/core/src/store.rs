@@ -1,0 +1,141 @@
+//! The [`Store`] trait every backend implements, and [`StoreError`].
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+
+use crate::engine::{MessageRecord, Outcome};
+use crate::event::Event;
+use crate::report::{
+    compare, sort_newest_first, CampaignSummary, CampaignTotals, RecipientPage, RecipientQuery, RecipientRow, Recount,
+    Report, VerifyReport,
+};
+use crate::status::Row;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The named thing does not exist (`no campaign named "x"`).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request itself is wrong (a bad store URL, a bad query).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store is in use elsewhere, or holds data this version cannot take.
+    #[error("{0}")]
+    Conflict(String),
+    /// Stored data that cannot be read back.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// The backend failed; the source error is kept.
+    #[error("{context}: {source}")]
+    Backend {
+        /// What the store was doing.
+        context: String,
+        /// The backend's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// A backend failure, with what was being done.
+    pub fn backend(context: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Backend { context: context.into(), source: Box::new(source) }
+    }
+
+    /// The error for a campaign that does not exist.
+    pub fn no_campaign(campaign_id: &str) -> StoreError {
+        StoreError::NotFound(format!("no campaign named {campaign_id:?}"))
+    }
+}
+
+/// Where events are kept and reports are read from.
+///
+/// Object-safe: the binary and the HTTP service hold an `Arc<dyn Store>`. A backend
+/// implements the five required methods by storing and returning; the rules themselves
+/// live in [`crate::engine`] and [`crate::report`], which the provided methods and a
+/// backend's `ingest` call.
+///
+/// ```text
+/// async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
+///     let tx = self.begin().await?;                    // one atomic transaction
+///     let needs = engine::Needs::of(events);           // what the batch can touch
+///     let loaded = tx.load(&needs).await?;             // read exactly that
+///     let (outcomes, changes) = engine::apply(loaded, events); // the rules decide
+///     tx.write(&changes).await?;                       // store what they decided
+///     tx.commit_durably().await?;                      // durable before returning
+///     Ok(outcomes)
+/// }
+/// ```
+#[async_trait]
+pub trait Store: Send + Sync + Debug {
+    /// Applies the events in order and returns one outcome per event.
+    ///
+    /// Must guarantee: the whole call is atomic (after a crash, either all of its changes
+    /// are stored or none), and durable when it returns `Ok`; concurrent calls behave as
+    /// if run one after the other.
+    async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, StoreError>;
+
+    /// A campaign's definition, list and counters; `None` for an unknown campaign.
+    /// Must not read per-message or per-click data.
+    async fn totals(&self, campaign_id: &str) -> Result<Option<CampaignTotals>, StoreError>;
+
+    /// Every campaign's totals, in any order.
+    async fn all_totals(&self) -> Result<Vec<CampaignTotals>, StoreError>;
+
+    /// Up to `limit` messages of a campaign whose `message_id` sorts (bytewise) after
+    /// `after`, counted in `row` if one is given, in `message_id` order, each with its
+    /// recipient's human clicks in the campaign.
+    async fn messages(
+        &self,
+        campaign_id: &str,
+        row: Option<Row>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(MessageRecord, i64)>, StoreError>;
+
+    /// Counts every stored message, click and contact into a [`Recount`].
+    async fn recount(&self) -> Result<Recount, StoreError>;
+
+    /// The report of SPEC §5. An unknown campaign is [`StoreError::NotFound`].
+    async fn report(&self, campaign_id: &str) -> Result<Report, StoreError> {
+        let t = self.totals(campaign_id).await?.ok_or_else(|| StoreError::no_campaign(campaign_id))?;
+        Ok(Report::from_totals(&t))
+    }
+
+    /// The campaigns, newest first.
+    async fn campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError> {
+        let mut all = self.all_totals().await?;
+        sort_newest_first(&mut all);
+        Ok(all.iter().map(CampaignSummary::from_totals).collect())
+    }
+
+    /// One page of the recipients drill-down. An unknown campaign is
+    /// [`StoreError::NotFound`]; a limit outside 1..=10 000 is [`StoreError::Invalid`].
+    async fn recipients(&self, campaign_id: &str, q: &RecipientQuery) -> Result<RecipientPage, StoreError> {
+        if !(1..=10_000).contains(&q.limit) {
+            return Err(StoreError::Invalid(format!("limit must be 1 to 10000, not {}", q.limit)));
+        }
+        if self.totals(campaign_id).await?.is_none() {
+            return Err(StoreError::no_campaign(campaign_id));
+        }
+        let mut rows = self.messages(campaign_id, q.row, q.after.as_deref(), q.limit + 1).await?;
+        let next = if rows.len() > q.limit {
+            rows.truncate(q.limit);
+            rows.last().map(|(m, _)| m.message_id.clone())
+        } else {
+            None
+        };
+        Ok(RecipientPage { items: rows.iter().map(|(m, c)| RecipientRow::new(m, *c)).collect(), next })
+    }
+
+    /// Recounts every campaign from per-message state and clicks and compares it with the
+    /// stored totals.
+    async fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let recount = self.recount().await?;
+        let stored = self.all_totals().await?;
+        Ok(compare(&stored, &recount))
+    }
+}
