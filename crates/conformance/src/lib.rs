@@ -1,1 +1,414 @@
-//! x
+//! What every smsreport [`Store`] must do.
+//!
+//! Each check is a `pub async fn` over `&dyn Store` that panics with a readable message
+//! when the store misbehaves; [`conformance_tests!`] turns all of them into `#[test]`s
+//! for one backend, given an async factory that returns a fresh, empty store and a guard
+//! that cleans it up when dropped:
+//!
+//! ```text
+//! async fn store() -> (MyStore, TempDir) { … }
+//! smsreport_conformance::conformance_tests!(crate::tests::store);
+//! ```
+//!
+//! The worked examples of the spec are in `fixtures/`, copied byte for byte.
+
+use serde_json::Value;
+use smsreport_core::ingest::{ingest_lines, split_lines, Summary};
+use smsreport_core::report::RecipientQuery;
+use smsreport_core::{Outcome, Row, Store, StoreError};
+
+pub mod props;
+
+/// `basic.ndjson` of the spec's worked examples.
+pub const BASIC: &str = include_str!("../fixtures/basic.ndjson");
+/// The report `basic.ndjson` must give for `spring-sale`.
+pub const BASIC_EXPECTED: &str = include_str!("../fixtures/basic.expected.json");
+/// `rules-1.ndjson`.
+pub const RULES_1: &str = include_str!("../fixtures/rules-1.ndjson");
+/// `rules-2.ndjson`, ingested after `rules-1.ndjson`.
+pub const RULES_2: &str = include_str!("../fixtures/rules-2.ndjson");
+/// The lines of `rules-2.ndjson` that must be rejected, verbatim, in input order.
+pub const RULES_2_REJECTED: &str = include_str!("../fixtures/rules-2.rejected");
+/// The report of `rules` after both files.
+pub const RULES_EXPECTED: &str = include_str!("../fixtures/rules.expected.json");
+
+/// Ingests NDJSON text the way the command line does and returns the counts and the
+/// rejected lines (verbatim) with their line numbers and reasons.
+pub async fn ingest_text(store: &dyn Store, text: &str) -> (Summary, Vec<(u64, String, String)>) {
+    let outcomes = ingest_lines(store, split_lines(text.as_bytes())).await.expect("ingest failed");
+    let mut summary = Summary::default();
+    let mut rejected = Vec::new();
+    for o in outcomes {
+        summary.add(&o.outcome);
+        if let Outcome::Rejected(r) = o.outcome {
+            rejected.push((o.line.number, String::from_utf8_lossy(&o.line.bytes).into_owned(), r.reason));
+        }
+    }
+    (summary, rejected)
+}
+
+/// The report of a campaign as JSON.
+pub async fn report_json(store: &dyn Store, campaign_id: &str) -> Value {
+    let r = store.report(campaign_id).await.unwrap_or_else(|e| panic!("report {campaign_id}: {e}"));
+    serde_json::to_value(r).expect("report serialises")
+}
+
+/// Panics naming the first difference between two JSON values.
+pub fn assert_json_eq(got: &Value, want: &Value, path: &str) {
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => {
+            for (k, wv) in w {
+                let gv = g.get(k).unwrap_or_else(|| panic!("{path}.{k}: missing"));
+                assert_json_eq(gv, wv, &format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(g), Value::Array(w)) => {
+            assert_eq!(g.len(), w.len(), "{path}: got {got}, want {want}");
+            for (i, (gv, wv)) in g.iter().zip(w).enumerate() {
+                assert_json_eq(gv, wv, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Number(g), Value::Number(w)) if w.is_f64() || g.is_f64() => {
+            assert_eq!(g.as_f64(), w.as_f64(), "{path}");
+        }
+        _ => assert_eq!(got, want, "{path}"),
+    }
+}
+
+async fn verify_passes(store: &dyn Store) {
+    let v = store.verify().await.expect("verify failed");
+    assert!(v.differences.is_empty(), "verify found differences: {:#?}", v.differences);
+}
+
+/// `basic.ndjson` gives `basic.expected.json` exactly, with no line rejected.
+pub async fn worked_example_basic(store: &dyn Store) {
+    let (summary, rejected) = ingest_text(store, BASIC).await;
+    assert!(rejected.is_empty(), "nothing in basic.ndjson is rejected: {rejected:?}");
+    assert_eq!(summary, Summary { ingested: 19, duplicates: 0, rejected: 0 });
+    let want: Value = serde_json::from_str(BASIC_EXPECTED).unwrap();
+    assert_json_eq(&report_json(store, "spring-sale").await, &want, "basic.expected.json");
+    verify_passes(store).await;
+}
+
+/// `rules-1` then `rules-2` give `rules.expected.json`; exactly the lines of
+/// `rules-2.rejected` are rejected, in order, each with a reason.
+pub async fn worked_example_rules(store: &dyn Store) {
+    let (s1, rej1) = ingest_text(store, RULES_1).await;
+    assert!(rej1.is_empty(), "nothing in rules-1 is rejected: {rej1:?}");
+    // r6 repeated, c-1 repeated, the same click twice: three duplicates.
+    assert_eq!(s1.duplicates, 3, "{s1:?}");
+    let (s2, rej2) = ingest_text(store, RULES_2).await;
+    let got: Vec<&str> = rej2.iter().map(|(_, l, _)| l.as_str()).collect();
+    let want: Vec<&str> = RULES_2_REJECTED.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(got, want, "the rejected lines of rules-2");
+    let numbers: Vec<u64> = rej2.iter().map(|(n, _, _)| *n).collect();
+    assert_eq!(numbers, vec![3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+    for (n, _, reason) in &rej2 {
+        assert!(!reason.is_empty(), "line {n} has a reason");
+    }
+    assert_eq!(s2.rejected, 12);
+    assert_eq!(s2.ingested, 3, "the campaign update, r7 and r9");
+    let want: Value = serde_json::from_str(RULES_EXPECTED).unwrap();
+    assert_json_eq(&report_json(store, "rules").await, &want, "rules.expected.json");
+    verify_passes(store).await;
+}
+
+/// The reasons of `rules-2` name the field at fault.
+pub async fn rejections_name_the_field(store: &dyn Store) {
+    ingest_text(store, RULES_1).await;
+    let (_, rej) = ingest_text(store, RULES_2).await;
+    let reason = |n: u64| rej.iter().find(|r| r.0 == n).map(|r| r.2.clone()).unwrap_or_default();
+    assert!(reason(3).starts_with("message_id:"), "{}", reason(3));
+    assert!(reason(4).starts_with("campaign_id:"), "{}", reason(4));
+    assert!(reason(6).starts_with("links:"), "{}", reason(6));
+    assert!(reason(7).starts_with("link_id:"), "{}", reason(7));
+    assert!(reason(8).starts_with("at:"), "{}", reason(8));
+    assert!(reason(9).starts_with("status:"), "{}", reason(9));
+    assert!(reason(10).starts_with("recipient:"), "{}", reason(10));
+    assert!(reason(11).starts_with("parts:"), "{}", reason(11));
+    assert!(reason(12).starts_with("message_id:"), "{}", reason(12));
+    assert!(reason(13).starts_with("type:"), "{}", reason(13));
+    assert!(reason(14).contains("JSON"), "{}", reason(14));
+    assert!(reason(15).contains("JSON"), "{}", reason(15));
+}
+
+/// Ingesting the same input again changes nothing and reports every event a duplicate.
+pub async fn reingest_is_all_duplicates(store: &dyn Store) {
+    ingest_text(store, BASIC).await;
+    let before = report_json(store, "spring-sale").await;
+    let (summary, rejected) = ingest_text(store, BASIC).await;
+    assert!(rejected.is_empty());
+    assert_eq!(summary, Summary { ingested: 0, duplicates: 19, rejected: 0 });
+    assert_eq!(report_json(store, "spring-sale").await, before);
+    verify_passes(store).await;
+}
+
+/// An unknown campaign is `NotFound`, for the report and the drill-down.
+pub async fn unknown_campaign_is_not_found(store: &dyn Store) {
+    match store.report("nope").await {
+        Err(StoreError::NotFound(m)) => assert!(m.contains("no campaign named"), "{m}"),
+        other => panic!("want NotFound, got {other:?}"),
+    }
+    assert!(matches!(store.recipients("nope", &RecipientQuery::default()).await, Err(StoreError::NotFound(_))));
+    assert!(store.campaigns().await.unwrap().is_empty());
+    verify_passes(store).await;
+}
+
+/// A status before its message is kept and counts when the message arrives, in a later
+/// call or the same one.
+pub async fn status_before_message_counts(store: &dyn Store) {
+    let camp = r#"{"type":"campaign","campaign_id":"c","name":"C"}"#;
+    ingest_text(store, camp).await;
+    ingest_text(store, r#"{"type":"status","message_id":"m1","status":"delivered","at":"2026-03-01T10:00:00Z"}"#).await;
+    let r = report_json(store, "c").await;
+    assert_eq!(r["delivery"]["total"], 0, "no message yet");
+    ingest_text(
+        store,
+        r#"{"type":"status","message_id":"m2","status":"failed_expired","error_code":"27","at":"2026-03-01T10:00:00Z"}
+{"type":"message","message_id":"m2","campaign_id":"c","recipient":"+37120000002","at":"2026-03-01T09:00:00Z"}
+{"type":"message","message_id":"m1","campaign_id":"c","recipient":"+37120000001","parts":2,"at":"2026-03-01T09:00:00Z"}"#,
+    )
+    .await;
+    let r = report_json(store, "c").await;
+    assert_eq!(r["delivery"]["total"], 2);
+    assert_eq!(r["delivery"]["delivered"], 1);
+    assert_eq!(r["delivery"]["errors"]["expired"], 1);
+    assert_eq!(r["delivery"]["segments"], 3);
+    let page = store.recipients("c", &RecipientQuery { row: Some(Row::Expired), ..Default::default() }).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].message_id, "m2");
+    assert_eq!(page.items[0].error_code.as_deref(), Some("27"));
+    assert_eq!(page.items[0].status_at.as_deref(), Some("2026-03-01T10:00:00.000Z"));
+    verify_passes(store).await;
+}
+
+/// The drill-down pages through a campaign's messages in `message_id` order, filtered by
+/// report row, with each recipient's human clicks.
+pub async fn recipients_page_and_filter(store: &dyn Store) {
+    ingest_text(store, BASIC).await;
+    let all = |row| RecipientQuery { row, after: None, limit: 2 };
+    let p1 = store.recipients("spring-sale", &all(None)).await.unwrap();
+    let ids: Vec<&str> = p1.items.iter().map(|i| i.message_id.as_str()).collect();
+    assert_eq!(ids, ["m1", "m2"]);
+    assert_eq!(p1.next.as_deref(), Some("m2"));
+    assert_eq!(p1.items[0].clicks, 2, "+37120000001 clicked twice (humans only)");
+    assert_eq!(p1.items[1].clicks, 1, "+37120000002: one human click, one bot click");
+    let p2 = store
+        .recipients("spring-sale", &RecipientQuery { row: None, after: p1.next.clone(), limit: 2 })
+        .await
+        .unwrap();
+    let ids: Vec<&str> = p2.items.iter().map(|i| i.message_id.as_str()).collect();
+    assert_eq!(ids, ["m3", "m4"]);
+    let p3 = store
+        .recipients("spring-sale", &RecipientQuery { row: None, after: p2.next.clone(), limit: 2 })
+        .await
+        .unwrap();
+    assert_eq!(p3.items.len(), 1);
+    assert_eq!(p3.next, None);
+    let expect = [
+        (Row::Delivered, vec!["m1", "m2"]),
+        (Row::Sent, vec!["m3"]),
+        (Row::Undelivered, vec!["m4"]),
+        (Row::Errors, vec!["m5"]),
+        (Row::Expired, vec!["m5"]),
+        (Row::Routing, vec![]),
+        (Row::Queued, vec![]),
+        (Row::Other, vec![]),
+    ];
+    for (row, want) in expect {
+        let page =
+            store.recipients("spring-sale", &RecipientQuery { row: Some(row), ..Default::default() }).await.unwrap();
+        let got: Vec<&str> = page.items.iter().map(|i| i.message_id.as_str()).collect();
+        assert_eq!(got, want, "row {row}");
+        assert!(page.items.iter().all(|i| i.row == row || row == Row::Errors));
+    }
+    assert!(matches!(
+        store.recipients("spring-sale", &RecipientQuery { limit: 0, ..Default::default() }).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+/// The campaign list: newest first, with totals.
+pub async fn campaigns_are_listed_newest_first(store: &dyn Store) {
+    ingest_text(store, BASIC).await;
+    ingest_text(store, RULES_1).await;
+    ingest_text(
+        store,
+        r#"{"type":"campaign","campaign_id":"older","name":"Older","created_at":"2025-01-01T00:00:00Z"}"#,
+    )
+    .await;
+    let list = store.campaigns().await.unwrap();
+    let ids: Vec<&str> = list.iter().map(|c| c.campaign_id.as_str()).collect();
+    assert_eq!(ids, ["spring-sale", "older", "rules"], "created_at descending, none last");
+    assert_eq!(list[0].total, 5);
+    assert_eq!(list[0].delivered, 2);
+    assert_eq!(list[0].total_clicks, 3);
+    assert_eq!(list[0].created_at.as_deref(), Some("2026-03-01T08:00:00.000Z"));
+    assert_eq!(list[2].created_at, None);
+}
+
+/// Campaign updates: whole definition each time, links merged, a link's url fixed,
+/// `created_at` from the first event giving one, the list's name the latest one.
+pub async fn campaign_updates(store: &dyn Store) {
+    let (s, rej) = ingest_text(
+        store,
+        r#"{"type":"campaign","campaign_id":"u","name":"One","contact_list":{"list_id":"l","name":"List A"},"link_tracking":true,"links":[{"link_id":"a","url":"https://x.example/a"}]}
+{"type":"campaign","campaign_id":"u","name":"Two","created_at":"2026-01-01T00:00:00Z","contact_list":{"list_id":"l","name":"List B"},"links":[{"link_id":"b","url":"https://x.example/b"}]}
+{"type":"campaign","campaign_id":"u","name":"Two","created_at":"2026-02-01T00:00:00Z","contact_list":{"list_id":"l","name":"List B"},"links":[{"link_id":"b","url":"https://x.example/b"}]}
+{"type":"campaign","campaign_id":"u","name":"Three","links":[{"link_id":"b","url":"https://x.example/other"}]}
+{"type":"contact","list_id":"l","recipient":"+37120000001"}
+{"type":"contact","list_id":"l","recipient":"+37120000001","name":"Anna"}
+{"type":"contact","list_id":"l","recipient":"+37120000001"}
+{"type":"contact","list_id":"other","recipient":"+37120000001"}"#,
+    )
+    .await;
+    assert_eq!(rej.len(), 1, "the url change of link b: {rej:?}");
+    assert_eq!(rej[0].0, 4);
+    assert_eq!(s, Summary { ingested: 5, duplicates: 2, rejected: 1 });
+    let r = report_json(store, "u").await;
+    assert_eq!(r["name"], "Two");
+    assert_eq!(r["links"]["link_tracking"], false);
+    assert_eq!(r["contact_list"], serde_json::json!({"list_id": "l", "name": "List B", "subscribers": 1}));
+    let links: Vec<&str> = r["links"]["per_link"].as_array().unwrap().iter().map(|l| l["link_id"].as_str().unwrap()).collect();
+    assert_eq!(links, ["a", "b"]);
+    let list = store.campaigns().await.unwrap();
+    assert_eq!(list[0].created_at.as_deref(), Some("2026-01-01T00:00:00.000Z"));
+    verify_passes(store).await;
+}
+
+/// Clicks: identity by `event_id` (global) or by (campaign, link, recipient, at);
+/// bots apart; unique = first human click per person and link; months in UTC.
+pub async fn click_rules(store: &dyn Store) {
+    ingest_text(
+        store,
+        r#"{"type":"campaign","campaign_id":"k","name":"K","links":[{"link_id":"b","url":"https://x.example/b"},{"link_id":"a","url":"https://x.example/a"}]}
+{"type":"campaign","campaign_id":"k2","name":"K2","links":[{"link_id":"a","url":"https://y.example/a"}]}
+{"type":"click","campaign_id":"k","link_id":"a","recipient":"+37120000001","at":"2026-01-31T23:30:00-01:00","event_id":"e1"}
+{"type":"click","campaign_id":"k2","link_id":"a","recipient":"+37120000009","at":"2026-05-01T00:00:00Z","event_id":"e1"}
+{"type":"click","campaign_id":"k","link_id":"a","recipient":"+37120000001","at":"2026-02-01T00:30:00Z","user_agent":""}
+{"type":"click","campaign_id":"k","link_id":"a","recipient":"+37120000001","at":"2026-02-01T00:30:00Z","user_agent":"other agent, same click"}
+{"type":"click","campaign_id":"k","link_id":"b","recipient":"+37120000002","at":"2026-02-02T00:00:00Z","user_agent":"Slackbot-LinkExpanding 1.0"}
+{"type":"click","campaign_id":"k","link_id":"b","recipient":"+37120000002","at":"2026-02-03T00:00:00Z","user_agent":"Mozilla/5.0"}
+{"type":"click","campaign_id":"k","link_id":"b","recipient":"+37120000003","at":"2026-03-03T00:00:00Z"}"#,
+    )
+    .await;
+    let r = report_json(store, "k").await;
+    let l = &r["links"];
+    assert_eq!(l["total_clicks"], 4, "e1, the unnamed click once, two human clicks on b");
+    assert_eq!(l["bot_clicks"], 1);
+    assert_eq!(l["unique_clicks"], 3);
+    assert_eq!(l["links_clicked"], 2);
+    assert_eq!(l["most_popular"]["link_id"], "b", "b has 2 unique clicks, a has 1");
+    assert_eq!(l["click_to_open_rate"], Value::Null, "nothing delivered");
+    assert_eq!(
+        l["clicks_by_month"],
+        serde_json::json!([{"month": "2026-02", "clicks": 3}, {"month": "2026-03", "clicks": 1}])
+    );
+    let r2 = report_json(store, "k2").await;
+    assert_eq!(r2["links"]["total_clicks"], 0, "event_id e1 was taken by campaign k");
+    assert_eq!(r2["links"]["most_popular"], Value::Null);
+    verify_passes(store).await;
+}
+
+/// Statuses of one message in every order give the same state.
+pub async fn status_order_does_not_matter(store: &dyn Store) {
+    ingest_text(store, r#"{"type":"campaign","campaign_id":"o","name":"O"}"#).await;
+    let lines = [
+        r#"{"type":"status","message_id":"MID","status":"sent","at":"2026-03-01T09:00:09Z"}"#,
+        r#"{"type":"status","message_id":"MID","status":"delivered","at":"2026-03-01T09:00:05Z"}"#,
+        r#"{"type":"status","message_id":"MID","status":"failed_routing","error_code":"b","at":"2026-03-01T09:00:05Z"}"#,
+        r#"{"type":"status","message_id":"MID","status":"delivered","error_code":"a","at":"2026-03-01T09:00:05Z"}"#,
+        r#"{"type":"message","message_id":"MID","campaign_id":"o","recipient":"+37120000001","at":"2026-03-01T09:00:00Z"}"#,
+    ];
+    let orders: [[usize; 5]; 4] = [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 4, 0, 3, 1], [1, 0, 4, 2, 3]];
+    for (i, order) in orders.iter().enumerate() {
+        let text: Vec<String> = order.iter().map(|&k| lines[k].replace("MID", &format!("m{i}"))).collect();
+        ingest_text(store, &text.join("\n")).await;
+        let page = store
+            .recipients("o", &RecipientQuery { row: None, after: Some(format!("m{}", i.wrapping_sub(1))).filter(|_| i > 0), limit: 1 })
+            .await
+            .unwrap();
+        let m = &page.items[0];
+        assert_eq!(m.message_id, format!("m{i}"));
+        assert_eq!((m.status.as_str(), m.error_code.as_deref()), ("delivered", Some("a")), "order {order:?}");
+    }
+    let r = report_json(store, "o").await;
+    assert_eq!(r["delivery"]["delivered"], 4);
+    verify_passes(store).await;
+}
+
+/// Every check above, by name, for the macro.
+pub const CHECKS: &[&str] = &[
+    "worked_example_basic",
+    "worked_example_rules",
+    "rejections_name_the_field",
+    "reingest_is_all_duplicates",
+    "unknown_campaign_is_not_found",
+    "status_before_message_counts",
+    "recipients_page_and_filter",
+    "campaigns_are_listed_newest_first",
+    "campaign_updates",
+    "click_rules",
+    "status_order_does_not_matter",
+];
+
+/// Runs an async check on a fresh runtime (tests are synchronous; stores are async).
+pub fn run<F: std::future::Future<Output = ()>>(f: F) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
+}
+
+/// Turns every check into a `#[test]` for one backend, in a module `conformance`.
+/// `$factory` is the full path of an `async fn() -> (S, G)` where `S: Store` is a fresh,
+/// empty store and `G` cleans it up when dropped.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:path) => {
+        mod conformance {
+            $crate::conformance_tests!(@checks $factory;
+                worked_example_basic, worked_example_rules, rejections_name_the_field,
+                reingest_is_all_duplicates, unknown_campaign_is_not_found,
+                status_before_message_counts, recipients_page_and_filter,
+                campaigns_are_listed_newest_first, campaign_updates, click_rules,
+                status_order_does_not_matter);
+
+            $crate::proptest::proptest! {
+                #![proptest_config($crate::props::config())]
+
+                #[test]
+                fn prop_any_order_and_duplication_gives_the_same_reports(case in $crate::props::reordered()) {
+                    $crate::run(async {
+                        let (a, _ga) = $factory().await;
+                        let (b, _gb) = $factory().await;
+                        $crate::props::same_reports(&a, &b, &case).await;
+                    });
+                }
+
+                #[test]
+                fn prop_rows_sum_to_total_and_verify_passes(case in $crate::props::conflicting()) {
+                    $crate::run(async {
+                        let (a, _ga) = $factory().await;
+                        $crate::props::totals_hold(&a, &case).await;
+                    });
+                }
+            }
+        }
+    };
+    (@checks $factory:path; $($check:ident),*) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::run(async {
+                    let (store, _guard) = $factory().await;
+                    $crate::$check(&store).await;
+                });
+            }
+        )*
+    };
+}
+
+pub use proptest;

@@ -189,6 +189,8 @@ pub struct Needs {
     pub click_keys: BTreeSet<ClickKey>,
     /// First human clicks.
     pub unique_pairs: BTreeSet<UniquePair>,
+    /// Status events already recorded, as (message_id, status event).
+    pub status_events: BTreeSet<(String, StatusKey)>,
 }
 
 impl Needs {
@@ -212,6 +214,7 @@ impl Needs {
                 }
                 Event::Status(s) => {
                     n.messages.insert(s.message_id.clone());
+                    n.status_events.insert((s.message_id.clone(), s.key.clone()));
                 }
                 Event::Click(c) => {
                     n.campaigns.insert(c.campaign_id.clone());
@@ -251,6 +254,8 @@ pub struct Loaded {
     pub click_event_ids: HashSet<String>,
     pub click_keys: HashSet<ClickKey>,
     pub unique_pairs: HashSet<UniquePair>,
+    /// Status events already recorded.
+    pub status_events: HashSet<(String, StatusKey)>,
 }
 
 /// A message written by a batch.
@@ -282,6 +287,8 @@ pub struct Changes {
     pub clicks: Vec<ClickRecord>,
     /// First human clicks to record.
     pub unique_pairs: Vec<UniquePair>,
+    /// Status events to record as seen: (message_id, status event).
+    pub status_events: Vec<(String, StatusKey)>,
     /// Counter deltas (never zero).
     pub counters: BTreeMap<Counter, i64>,
 }
@@ -297,6 +304,7 @@ impl Changes {
             && self.pending_cleared.is_empty()
             && self.clicks.is_empty()
             && self.unique_pairs.is_empty()
+            && self.status_events.is_empty()
             && self.counters.is_empty()
     }
 }
@@ -461,13 +469,19 @@ impl Apply {
         Ok(true)
     }
 
+    /// A status event seen before is a duplicate; any other is recorded, and becomes the
+    /// message's (or the pending) status when it is the greatest so far.
     fn status(&mut self, ev: &StatusEvent) -> Result<bool, Rejection> {
+        let seen = (ev.message_id.clone(), ev.key.clone());
+        if self.s.status_events.contains(&seen) {
+            return Ok(false);
+        }
+        self.s.status_events.insert(seen.clone());
+        self.changes.status_events.push(seen);
         if let Some(m) = self.s.messages.get_mut(&ev.message_id) {
             let before = m.current();
-            match &m.status {
-                Some(cur) if *cur == ev.key => return Ok(false),
-                Some(cur) if *cur > ev.key => return Ok(true),
-                _ => {}
+            if m.status.as_ref().is_some_and(|cur| *cur >= ev.key) {
+                return Ok(true);
             }
             m.status = Some(ev.key.clone());
             let (campaign, after) = (m.campaign_id.clone(), ev.key.status);
@@ -478,15 +492,11 @@ impl Apply {
             }
             return Ok(true);
         }
-        match self.s.pending.get(&ev.message_id) {
-            Some(cur) if *cur == ev.key => Ok(false),
-            Some(cur) if *cur > ev.key => Ok(true),
-            _ => {
-                self.s.pending.insert(ev.message_id.clone(), ev.key.clone());
-                self.dirty_pending.insert(ev.message_id.clone());
-                Ok(true)
-            }
+        if self.s.pending.get(&ev.message_id).is_none_or(|cur| *cur < ev.key) {
+            self.s.pending.insert(ev.message_id.clone(), ev.key.clone());
+            self.dirty_pending.insert(ev.message_id.clone());
         }
+        Ok(true)
     }
 
     fn click(&mut self, ev: &ClickEvent) -> Result<bool, Rejection> {

@@ -1,1 +1,497 @@
-//! x
+//! smsreport's embedded store: one sled database in a folder.
+//!
+//! Everything lives in sled's default tree, so one ingest call is one `apply_batch`
+//! (atomic across crashes) followed by a flush (durable on return). Keys start with a
+//! one-byte tag; their fields are joined by `0x00`, a byte no identifier, phone number
+//! or counter name can hold:
+//!
+//! | tag | key fields | value |
+//! | --- | --- | --- |
+//! | `!` | `format` | store format version, u32 big-endian |
+//! | `C` | campaign_id | [`CampaignDef`] |
+//! | `L` | list_id | list name |
+//! | `K` | list_id, recipient | contact name (`Option<String>`) |
+//! | `M` | message_id | [`MessageRecord`] |
+//! | `P` | message_id | pending [`StatusKey`] (status before its message) |
+//! | `Q` | campaign_id, status rank (1 byte), message_id | empty: drill-down index |
+//! | `V` | message_id, at (i64 BE), status rank (1 byte), error code | empty: a status event seen |
+//! | `X` | campaign_id, link_id, recipient, at (i64 BE) | [`ClickRecord`](smsreport_core::engine::ClickRecord) without `event_id` |
+//! | `Y` | event_id | [`ClickRecord`](smsreport_core::engine::ClickRecord) with that `event_id` |
+//! | `U` | campaign_id, link_id, recipient | empty: first human click |
+//! | `T` | campaign_id, counter name | i64 BE |
+//! | `R` | campaign_id, recipient | i64 BE: the recipient's human clicks |
+//! | `S` | list_id | i64 BE: subscribers |
+//!
+//! Values are postcard-encoded. Memory is bounded by sled's page cache (64 MiB unless
+//! [`SledStore::open_with_cache`] says otherwise) and the batch being applied.
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use smsreport_core::engine::{
+    apply, CampaignCounter, CampaignDef, Changes, Counter, Loaded, MessageRecord, Needs, Outcome,
+};
+use smsreport_core::report::{CampaignCounters, CampaignTotals, ListTotals, Recount};
+use smsreport_core::{Event, Row, Status, StatusKey, Store, StoreError};
+use smsreport_core::Millis;
+
+/// The version of the key layout above. A store written with a newer one is refused.
+const FORMAT: u32 = 1;
+/// Default page cache.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
+
+/// The embedded store. Cheap to clone; one process at a time may open a folder.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: sled::Db,
+    path: PathBuf,
+    /// Serialises ingest: load, decide and write happen as one step.
+    ingest: Mutex<()>,
+}
+
+fn backend(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::backend(context.to_owned(), e)
+}
+
+fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
+    k.push(tag);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(0);
+        }
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+/// A prefix: the key of `parts` followed by the separator.
+fn prefix(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = key(tag, parts);
+    k.push(0);
+    k
+}
+
+fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_stdvec(v).map_err(|e| backend("encoding a record", e))
+}
+
+fn dec<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(format!("cannot read {what}: {e}")))
+}
+
+fn int(bytes: &[u8]) -> Result<i64, StoreError> {
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt("a counter is not 8 bytes".into()))?;
+    Ok(i64::from_be_bytes(arr))
+}
+
+fn utf8(what: &str, bytes: &[u8]) -> Result<String, StoreError> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt(format!("{what} is not UTF-8")))
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the store in folder `path`, with the default cache.
+    pub fn open(path: &Path) -> Result<SledStore, StoreError> {
+        SledStore::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens the store with a page cache of `cache_bytes`.
+    ///
+    /// Fails with [`StoreError::Conflict`] when another process has the folder open or
+    /// the store was written by a newer smsreport (it is then left untouched).
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open().map_err(|e| match e {
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock") =>
+            {
+                StoreError::Conflict(format!(
+                    "the sled store at {} is in use by another process (only one may open it at a time)",
+                    path.display()
+                ))
+            }
+            e => backend(&format!("opening the sled store at {}", path.display()), e),
+        })?;
+        let fk = key(b'!', &[b"format"]);
+        match db.get(&fk).map_err(|e| backend("reading the store format", e))? {
+            Some(v) => {
+                let v: [u8; 4] =
+                    v.as_ref().try_into().map_err(|_| StoreError::Corrupt("the format marker is not 4 bytes".into()))?;
+                let v = u32::from_be_bytes(v);
+                if v > FORMAT {
+                    return Err(StoreError::Conflict(format!(
+                        "the sled store at {} has format {v}, newer than this smsreport's {FORMAT}; upgrade smsreport to read it",
+                        path.display()
+                    )));
+                }
+            }
+            None => {
+                db.insert(fk, &FORMAT.to_be_bytes()).map_err(|e| backend("writing the store format", e))?;
+                db.flush().map_err(|e| backend("flushing the sled store", e))?;
+            }
+        }
+        Ok(SledStore { inner: Arc::new(Inner { db, path: path.to_owned(), ingest: Mutex::new(()) }) })
+    }
+
+    /// The folder the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Bytes the store takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.inner.db.size_on_disk().map_err(|e| backend("measuring the sled store", e))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| StoreError::backend("a sled task failed", e))?
+    }
+}
+
+impl Inner {
+    fn get(&self, k: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        self.db.get(k).map_err(|e| backend("reading the sled store", e))
+    }
+
+    fn scan(&self, p: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> {
+        self.db.scan_prefix(p).map(|r| r.map_err(|e| backend("scanning the sled store", e)))
+    }
+
+    fn load(&self, needs: &Needs) -> Result<Loaded, StoreError> {
+        let mut l = Loaded::default();
+        for id in &needs.campaigns {
+            if let Some(v) = self.get(&key(b'C', &[id.as_bytes()]))? {
+                l.campaigns.insert(id.clone(), dec("a campaign", &v)?);
+            }
+        }
+        for id in &needs.lists {
+            if let Some(v) = self.get(&key(b'L', &[id.as_bytes()]))? {
+                l.lists.insert(id.clone(), utf8("a list name", &v)?);
+            }
+        }
+        for (list, rcpt) in &needs.contacts {
+            if let Some(v) = self.get(&key(b'K', &[list.as_bytes(), rcpt.as_bytes()]))? {
+                l.contacts.insert((list.clone(), rcpt.clone()), dec("a contact", &v)?);
+            }
+        }
+        for id in &needs.messages {
+            if let Some(v) = self.get(&key(b'M', &[id.as_bytes()]))? {
+                l.messages.insert(id.clone(), dec("a message", &v)?);
+            } else if let Some(v) = self.get(&key(b'P', &[id.as_bytes()]))? {
+                l.pending.insert(id.clone(), dec("a pending status", &v)?);
+            }
+        }
+        for id in &needs.click_event_ids {
+            if self.get(&key(b'Y', &[id.as_bytes()]))?.is_some() {
+                l.click_event_ids.insert(id.clone());
+            }
+        }
+        for k in &needs.click_keys {
+            if self.get(&click_key(&k.campaign_id, &k.link_id, &k.recipient, k.at.0))?.is_some() {
+                l.click_keys.insert(k.clone());
+            }
+        }
+        for (id, k) in &needs.status_events {
+            if self.get(&status_seen_key(id, k))?.is_some() {
+                l.status_events.insert((id.clone(), k.clone()));
+            }
+        }
+        for p in &needs.unique_pairs {
+            if self.get(&key(b'U', &[p.0.as_bytes(), p.1.as_bytes(), p.2.as_bytes()]))?.is_some() {
+                l.unique_pairs.insert(p.clone());
+            }
+        }
+        Ok(l)
+    }
+
+    fn write(&self, ch: &Changes) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        for c in &ch.campaigns {
+            b.insert(key(b'C', &[c.campaign_id.as_bytes()]), enc(c)?);
+        }
+        for (id, name) in &ch.lists {
+            b.insert(key(b'L', &[id.as_bytes()]), name.as_bytes());
+        }
+        for c in &ch.contacts {
+            b.insert(key(b'K', &[c.list_id.as_bytes(), c.recipient.as_bytes()]), enc(&c.name)?);
+        }
+        for m in &ch.messages {
+            let r = &m.record;
+            b.insert(key(b'M', &[r.message_id.as_bytes()]), enc(r)?);
+            let now = r.current();
+            if m.previous != Some(now) {
+                if let Some(old) = m.previous {
+                    b.remove(status_index(&r.campaign_id, old, &r.message_id));
+                }
+                b.insert(status_index(&r.campaign_id, now, &r.message_id), &[]);
+            }
+        }
+        for (id, k) in &ch.pending_set {
+            b.insert(key(b'P', &[id.as_bytes()]), enc(k)?);
+        }
+        for id in &ch.pending_cleared {
+            b.remove(key(b'P', &[id.as_bytes()]));
+        }
+        for c in &ch.clicks {
+            let k = match &c.event_id {
+                Some(id) => key(b'Y', &[id.as_bytes()]),
+                None => click_key(&c.campaign_id, &c.link_id, &c.recipient, c.at.0),
+            };
+            b.insert(k, enc(c)?);
+        }
+        for (id, k) in &ch.status_events {
+            b.insert(status_seen_key(id, k), &[]);
+        }
+        for (c, l, r) in &ch.unique_pairs {
+            b.insert(key(b'U', &[c.as_bytes(), l.as_bytes(), r.as_bytes()]), &[]);
+        }
+        for (counter, delta) in &ch.counters {
+            let k = counter_key(counter);
+            let old = match self.get(&k)? {
+                Some(v) => int(&v)?,
+                None => 0,
+            };
+            b.insert(k, &(old + delta).to_be_bytes());
+        }
+        self.db.apply_batch(b).map_err(|e| backend("writing to the sled store", e))?;
+        self.db.flush().map_err(|e| backend("flushing the sled store to disk", e))?;
+        Ok(())
+    }
+
+    fn totals(&self, campaign_id: &str) -> Result<Option<CampaignTotals>, StoreError> {
+        let Some(v) = self.get(&key(b'C', &[campaign_id.as_bytes()]))? else {
+            return Ok(None);
+        };
+        let def: CampaignDef = dec("a campaign", &v)?;
+        self.totals_of(def).map(Some)
+    }
+
+    fn totals_of(&self, def: CampaignDef) -> Result<CampaignTotals, StoreError> {
+        let list = match &def.contact_list {
+            None => None,
+            Some(id) => {
+                let name = match self.get(&key(b'L', &[id.as_bytes()]))? {
+                    Some(v) => utf8("a list name", &v)?,
+                    None => String::new(),
+                };
+                let subscribers = match self.get(&key(b'S', &[id.as_bytes()]))? {
+                    Some(v) => int(&v)?,
+                    None => 0,
+                };
+                Some(ListTotals { list_id: id.clone(), name, subscribers })
+            }
+        };
+        let mut counters = CampaignCounters::default();
+        let p = prefix(b'T', &[def.campaign_id.as_bytes()]);
+        for r in self.scan(&p) {
+            let (k, v) = r?;
+            let name = utf8("a counter name", &k[p.len()..])?;
+            let c = CampaignCounter::from_name(&name)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown counter {name:?}")))?;
+            counters.add(&c, int(&v)?);
+        }
+        Ok(CampaignTotals { def, list, counters })
+    }
+
+    fn messages(
+        &self,
+        campaign_id: &str,
+        row: Option<Row>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
+        let statuses: &[Status] = row.map_or(&Status::ALL, |r| r.statuses());
+        let mut ids: Vec<Vec<u8>> = Vec::new();
+        for s in statuses {
+            let p = prefix(b'Q', &[campaign_id.as_bytes(), &[s.rank()]]);
+            let mut start = p.clone();
+            let lower = match after {
+                Some(a) => {
+                    start.extend_from_slice(a.as_bytes());
+                    Bound::Excluded(start)
+                }
+                None => Bound::Included(start),
+            };
+            for r in self.db.range::<Vec<u8>, _>((lower, Bound::Unbounded)).take(limit) {
+                let (k, _) = r.map_err(|e| backend("scanning the sled store", e))?;
+                if !k.starts_with(&p) {
+                    break;
+                }
+                ids.push(k[p.len()..].to_vec());
+            }
+        }
+        ids.sort();
+        ids.truncate(limit);
+        let mut clicks: HashMap<String, i64> = HashMap::new();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let v = self
+                .get(&key(b'M', &[&id]))?
+                .ok_or_else(|| StoreError::Corrupt("the drill-down index names a missing message".into()))?;
+            let m: MessageRecord = dec("a message", &v)?;
+            let n = match clicks.get(&m.recipient) {
+                Some(n) => *n,
+                None => {
+                    let n = match self.get(&key(b'R', &[campaign_id.as_bytes(), m.recipient.as_bytes()]))? {
+                        Some(v) => int(&v)?,
+                        None => 0,
+                    };
+                    clicks.insert(m.recipient.clone(), n);
+                    n
+                }
+            };
+            out.push((m, n));
+        }
+        Ok(out)
+    }
+
+    fn recount(&self) -> Result<Recount, StoreError> {
+        let mut rc = Recount::default();
+        for r in self.scan(b"M") {
+            rc.message(&dec("a message", &r?.1)?);
+        }
+        for tag in [b"X", b"Y"] {
+            for r in self.scan(tag) {
+                rc.click(&dec("a click", &r?.1)?);
+            }
+        }
+        for r in self.scan(b"K") {
+            let (k, _) = r?;
+            let list = k[1..].split(|b| *b == 0).next().unwrap_or_default();
+            rc.contact(&utf8("a list id", list)?);
+        }
+        Ok(rc)
+    }
+}
+
+fn click_key(campaign: &str, link: &str, recipient: &str, at: i64) -> Vec<u8> {
+    key(b'X', &[campaign.as_bytes(), link.as_bytes(), recipient.as_bytes(), &at.to_be_bytes()])
+}
+
+/// An absent error code and an empty one differ: the code is prefixed by a presence byte.
+fn status_seen_key(message_id: &str, k: &StatusKey) -> Vec<u8> {
+    let Millis(at) = k.at;
+    let code: Vec<u8> = match &k.error_code {
+        None => vec![0],
+        Some(c) => [&[1u8][..], c.as_bytes()].concat(),
+    };
+    key(b'V', &[message_id.as_bytes(), &at.to_be_bytes(), &[k.status.rank()], &code])
+}
+
+fn status_index(campaign: &str, status: Status, message_id: &str) -> Vec<u8> {
+    key(b'Q', &[campaign.as_bytes(), &[status.rank()], message_id.as_bytes()])
+}
+
+fn counter_key(c: &Counter) -> Vec<u8> {
+    match c {
+        Counter::Campaign(id, c) => key(b'T', &[id.as_bytes(), c.name().as_bytes()]),
+        Counter::RecipientClicks { campaign_id, recipient } => {
+            key(b'R', &[campaign_id.as_bytes(), recipient.as_bytes()])
+        }
+        Counter::Subscribers(list) => key(b'S', &[list.as_bytes()]),
+    }
+}
+
+#[async_trait]
+impl Store for SledStore {
+    async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
+        let events = events.to_vec();
+        self.blocking(move |inner| {
+            let _guard = inner.ingest.lock().unwrap_or_else(|p| p.into_inner());
+            let loaded = inner.load(&Needs::of(&events))?;
+            let (outcomes, changes) = apply(loaded, &events);
+            if !changes.is_empty() {
+                inner.write(&changes)?;
+            }
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn totals(&self, campaign_id: &str) -> Result<Option<CampaignTotals>, StoreError> {
+        let id = campaign_id.to_owned();
+        self.blocking(move |inner| inner.totals(&id)).await
+    }
+
+    async fn all_totals(&self) -> Result<Vec<CampaignTotals>, StoreError> {
+        self.blocking(|inner| {
+            let mut out = Vec::new();
+            for r in inner.scan(b"C") {
+                let def: CampaignDef = dec("a campaign", &r?.1)?;
+                out.push(inner.totals_of(def)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn messages(
+        &self,
+        campaign_id: &str,
+        row: Option<Row>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
+        let (id, after) = (campaign_id.to_owned(), after.map(str::to_owned));
+        self.blocking(move |inner| inner.messages(&id, row, after.as_deref(), limit)).await
+    }
+
+    async fn recount(&self) -> Result<Recount, StoreError> {
+        self.blocking(|inner| inner.recount()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (SledStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = SledStore::open(&dir.path().join("db")).expect("open");
+        (s, dir)
+    }
+
+    smsreport_conformance::conformance_tests!(crate::tests::store);
+
+    #[test]
+    fn a_newer_format_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let db = sled::open(&path).unwrap();
+            db.insert(key(b'!', &[b"format"]), &99u32.to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+        let err = SledStore::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        assert!(err.to_string().contains("newer"), "{err}");
+        let db = sled::open(&path).unwrap();
+        assert_eq!(db.get(key(b'!', &[b"format"])).unwrap().unwrap().as_ref(), &99u32.to_be_bytes());
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_folder_is_a_clear_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let _first = SledStore::open(&path).unwrap();
+        match SledStore::open(&path) {
+            Err(StoreError::Conflict(m)) => assert!(m.contains("in use"), "{m}"),
+            other => panic!("want a conflict, got {other:?}"),
+        }
+    }
+}
