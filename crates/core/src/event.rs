@@ -21,10 +21,14 @@ pub struct Rejection {
 impl Rejection {
     /// A rejection with this reason.
     pub fn new(reason: impl Into<String>) -> Rejection {
-        Rejection { reason: reason.into() }
+        Rejection {
+            reason: reason.into(),
+        }
     }
     fn field(field: &str, problem: impl fmt::Display) -> Rejection {
-        Rejection { reason: format!("{field}: {problem}") }
+        Rejection {
+            reason: format!("{field}: {problem}"),
+        }
     }
 }
 
@@ -137,7 +141,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::Number(v.into()))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("number out of range"))
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number out of range"))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_owned()))
@@ -163,7 +169,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
         while let Some(k) = map.next_key::<String>()? {
             let Strict(v) = map.next_value()?;
             if out.contains_key(&k) {
-                return Err(de::Error::custom(format_args!("duplicate member name {k:?}")));
+                return Err(de::Error::custom(format_args!(
+                    "duplicate member name {k:?}"
+                )));
             }
             out.insert(k, v);
         }
@@ -211,12 +219,16 @@ impl<'a> Fields<'a> {
         match self.get(field) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(v) => Err(Rejection::field(&self.name(field), format_args!("must be a string, not {}", type_name(v)))),
+            Some(v) => Err(Rejection::field(
+                &self.name(field),
+                format_args!("must be a string, not {}", type_name(v)),
+            )),
         }
     }
 
     fn str(&self, field: &str) -> Result<&'a str, Rejection> {
-        self.opt_str(field)?.ok_or_else(|| Rejection::field(&self.name(field), "missing"))
+        self.opt_str(field)?
+            .ok_or_else(|| Rejection::field(&self.name(field), "missing"))
     }
 
     fn id(&self, field: &str) -> Result<String, Rejection> {
@@ -240,7 +252,10 @@ impl<'a> Fields<'a> {
         if !is_e164(s) {
             return Err(Rejection::field(
                 &self.name(field),
-                format_args!("{} is not an E.164 phone number (+, then 7 to 15 digits, not starting with 0)", show(s)),
+                format_args!(
+                    "{} is not an E.164 phone number (+, then 7 to 15 digits, not starting with 0)",
+                    show(s)
+                ),
             ));
         }
         Ok(s.to_owned())
@@ -253,7 +268,9 @@ impl<'a> Fields<'a> {
     fn opt_time(&self, field: &str) -> Result<Option<Millis>, Rejection> {
         match self.opt_str(field)? {
             None => Ok(None),
-            Some(s) => Millis::parse(s).map(Some).map_err(|p| Rejection::field(&self.name(field), p)),
+            Some(s) => Millis::parse(s)
+                .map(Some)
+                .map_err(|p| Rejection::field(&self.name(field), p)),
         }
     }
 
@@ -263,8 +280,15 @@ impl<'a> Fields<'a> {
             Some(s) => {
                 let n = s.chars().count();
                 if n < min || n > max {
-                    let want = if min == 0 { format!("at most {max}") } else { format!("{min} to {max}") };
-                    return Err(Rejection::field(&self.name(field), format_args!("must be {want} characters, not {n}")));
+                    let want = if min == 0 {
+                        format!("at most {max}")
+                    } else {
+                        format!("{min} to {max}")
+                    };
+                    return Err(Rejection::field(
+                        &self.name(field),
+                        format_args!("must be {want} characters, not {n}"),
+                    ));
                 }
                 Ok(Some(s.to_owned()))
             }
@@ -272,14 +296,21 @@ impl<'a> Fields<'a> {
     }
 
     fn name_field(&self, field: &str) -> Result<String, Rejection> {
-        self.text(field, 1, 256)?.ok_or_else(|| Rejection::field(&self.name(field), "missing"))
+        self.text(field, 1, 256)?
+            .ok_or_else(|| Rejection::field(&self.name(field), "missing"))
     }
 
     fn object(&self, field: &str) -> Result<Option<Fields<'a>>, Rejection> {
         match self.get(field) {
             None => Ok(None),
-            Some(Value::Object(obj)) => Ok(Some(Fields { obj, path: format!("{}.", self.name(field)) })),
-            Some(v) => Err(Rejection::field(&self.name(field), format_args!("must be an object, not {}", type_name(v)))),
+            Some(Value::Object(obj)) => Ok(Some(Fields {
+                obj,
+                path: format!("{}.", self.name(field)),
+            })),
+            Some(v) => Err(Rejection::field(
+                &self.name(field),
+                format_args!("must be an object, not {}", type_name(v)),
+            )),
         }
     }
 }
@@ -289,11 +320,18 @@ pub fn check_id(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("must not be empty".into());
     }
-    if s.len() > 128 {
-        return Err(format!("must be at most 128 characters, not {}", s.chars().count()));
+    let n = s.chars().count();
+    if n > 128 {
+        return Err(format!("must be at most 128 characters, not {n}"));
     }
-    if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))) {
-        return Err(format!("{} holds {c:?}; only A-Z a-z 0-9 . _ : - are allowed", show(s)));
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        return Err(format!(
+            "{} holds {c:?}; only A-Z a-z 0-9 . _ : - are allowed",
+            show(s)
+        ));
     }
     Ok(())
 }
@@ -301,7 +339,11 @@ pub fn check_id(s: &str) -> Result<(), String> {
 /// `^\+[1-9][0-9]{6,14}$`.
 pub fn is_e164(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() >= 8 && b.len() <= 16 && b[0] == b'+' && (b'1'..=b'9').contains(&b[1]) && b[2..].iter().all(u8::is_ascii_digit)
+    b.len() >= 8
+        && b.len() <= 16
+        && b[0] == b'+'
+        && (b'1'..=b'9').contains(&b[1])
+        && b[2..].iter().all(u8::is_ascii_digit)
 }
 
 /// Checks the url rule: `http://` or `https://`, a non-empty host, no space or control
@@ -312,7 +354,10 @@ pub fn check_url(s: &str) -> Result<(), String> {
         return Err(format!("must be at most 2048 characters, not {n}"));
     }
     if let Some(c) = s.chars().find(|&c| c <= ' ' || c == '\u{7f}') {
-        return Err(format!("{} holds {c:?}; a URL has no space or control character", show(s)));
+        return Err(format!(
+            "{} holds {c:?}; a URL has no space or control character",
+            show(s)
+        ));
     }
     let rest = if let Some(r) = s.strip_prefix("http://") {
         r
@@ -324,7 +369,11 @@ pub fn check_url(s: &str) -> Result<(), String> {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host_port = authority.rsplit('@').next().unwrap_or("");
     let host = if host_port.starts_with('[') {
-        host_port.split(']').next().map(|h| h.trim_start_matches('[')).unwrap_or("")
+        host_port
+            .split(']')
+            .next()
+            .map(|h| h.trim_start_matches('['))
+            .unwrap_or("")
     } else {
         host_port.split(':').next().unwrap_or("")
     };
@@ -340,13 +389,23 @@ pub fn check_url(s: &str) -> Result<(), String> {
 /// so a rejection always names the first broken field.
 pub fn parse_line(line: &[u8]) -> Result<Event, Rejection> {
     let text = std::str::from_utf8(line).map_err(|e| {
-        Rejection::new(format!("not UTF-8 text (invalid byte at column {})", e.valid_up_to() + 1))
+        Rejection::new(format!(
+            "not UTF-8 text (invalid byte at column {})",
+            e.valid_up_to() + 1
+        ))
     })?;
-    let Strict(value) = serde_json::from_str(text).map_err(|e| Rejection::new(format!("not valid JSON: {e}")))?;
+    let Strict(value) =
+        serde_json::from_str(text).map_err(|e| Rejection::new(format!("not valid JSON: {e}")))?;
     let Value::Object(obj) = value else {
-        return Err(Rejection::new(format!("not a JSON object but {}", type_name(&value))));
+        return Err(Rejection::new(format!(
+            "not a JSON object but {}",
+            type_name(&value)
+        )));
     };
-    let f = Fields { obj: &obj, path: String::new() };
+    let f = Fields {
+        obj: &obj,
+        path: String::new(),
+    };
     let ty = f.str("type")?;
     match ty {
         "campaign" => parse_campaign(&f).map(Event::Campaign),
@@ -363,13 +422,34 @@ pub fn parse_line(line: &[u8]) -> Result<Event, Rejection> {
                 None => 1,
                 Some(Value::Number(n)) => match n.as_u64() {
                     Some(p @ 1..=255) => p as u8,
-                    _ if n.is_f64() => return Err(Rejection::field("parts", format_args!("{n} is not an integer"))),
-                    _ => return Err(Rejection::field("parts", format_args!("must be 1 to 255, not {n}"))),
+                    _ if n.is_f64() => {
+                        return Err(Rejection::field(
+                            "parts",
+                            format_args!("{n} is not an integer"),
+                        ))
+                    }
+                    _ => {
+                        return Err(Rejection::field(
+                            "parts",
+                            format_args!("must be 1 to 255, not {n}"),
+                        ))
+                    }
                 },
-                Some(v) => return Err(Rejection::field("parts", format_args!("must be an integer, not {}", type_name(v)))),
+                Some(v) => {
+                    return Err(Rejection::field(
+                        "parts",
+                        format_args!("must be an integer, not {}", type_name(v)),
+                    ))
+                }
             };
             let at = f.time("at")?;
-            Ok(Event::Message(MessageEvent { message_id, campaign_id, recipient, parts, at }))
+            Ok(Event::Message(MessageEvent {
+                message_id,
+                campaign_id,
+                recipient,
+                parts,
+                at,
+            }))
         }
         "status" => {
             let message_id = f.id("message_id")?;
@@ -386,7 +466,14 @@ pub fn parse_line(line: &[u8]) -> Result<Event, Rejection> {
             })?;
             let error_code = f.text("error_code", 0, 64)?;
             let at = f.time("at")?;
-            Ok(Event::Status(StatusEvent { message_id, key: StatusKey { status, at, error_code } }))
+            Ok(Event::Status(StatusEvent {
+                message_id,
+                key: StatusKey {
+                    status,
+                    at,
+                    error_code,
+                },
+            }))
         }
         "click" => Ok(Event::Click(ClickEvent {
             campaign_id: f.id("campaign_id")?,
@@ -398,7 +485,10 @@ pub fn parse_line(line: &[u8]) -> Result<Event, Rejection> {
         })),
         other => Err(Rejection::field(
             "type",
-            format_args!("{} is not an event type (campaign, contact, message, status, click)", show(other)),
+            format_args!(
+                "{} is not an event type (campaign, contact, message, status, click)",
+                show(other)
+            ),
         )),
     }
 }
@@ -408,13 +498,19 @@ fn parse_campaign(f: &Fields<'_>) -> Result<CampaignEvent, Rejection> {
     let name = f.name_field("name")?;
     let contact_list = match f.object("contact_list")? {
         None => None,
-        Some(cl) => Some(ContactList { list_id: cl.id("list_id")?, name: cl.name_field("name")? }),
+        Some(cl) => Some(ContactList {
+            list_id: cl.id("list_id")?,
+            name: cl.name_field("name")?,
+        }),
     };
     let link_tracking = match f.get("link_tracking") {
         None => false,
         Some(Value::Bool(b)) => *b,
         Some(v) => {
-            return Err(Rejection::field("link_tracking", format_args!("must be true or false, not {}", type_name(v))))
+            return Err(Rejection::field(
+                "link_tracking",
+                format_args!("must be true or false, not {}", type_name(v)),
+            ))
         }
     };
     let mut links: Vec<Link> = Vec::new();
@@ -423,9 +519,15 @@ fn parse_campaign(f: &Fields<'_>) -> Result<CampaignEvent, Rejection> {
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 let Value::Object(obj) = item else {
-                    return Err(Rejection::field(&format!("links[{i}]"), format_args!("must be an object, not {}", type_name(item))));
+                    return Err(Rejection::field(
+                        &format!("links[{i}]"),
+                        format_args!("must be an object, not {}", type_name(item)),
+                    ));
                 };
-                let lf = Fields { obj, path: format!("links[{i}].") };
+                let lf = Fields {
+                    obj,
+                    path: format!("links[{i}]."),
+                };
                 let link_id = lf.id("link_id")?;
                 let url = lf.str("url")?;
                 check_url(url).map_err(|p| Rejection::field(&lf.name("url"), p))?;
@@ -433,18 +535,36 @@ fn parse_campaign(f: &Fields<'_>) -> Result<CampaignEvent, Rejection> {
                     if prev.url != url {
                         return Err(Rejection::field(
                             &lf.name("url"),
-                            format_args!("link {} is given two different urls in one event", show(&link_id)),
+                            format_args!(
+                                "link {} is given two different urls in one event",
+                                show(&link_id)
+                            ),
                         ));
                     }
                     continue;
                 }
-                links.push(Link { link_id, url: url.to_owned() });
+                links.push(Link {
+                    link_id,
+                    url: url.to_owned(),
+                });
             }
         }
-        Some(v) => return Err(Rejection::field("links", format_args!("must be an array, not {}", type_name(v)))),
+        Some(v) => {
+            return Err(Rejection::field(
+                "links",
+                format_args!("must be an array, not {}", type_name(v)),
+            ))
+        }
     }
     let created_at = f.opt_time("created_at")?;
-    Ok(CampaignEvent { campaign_id, name, contact_list, link_tracking, links, created_at })
+    Ok(CampaignEvent {
+        campaign_id,
+        name,
+        contact_list,
+        link_tracking,
+        links,
+        created_at,
+    })
 }
 
 #[cfg(test)]
@@ -466,11 +586,23 @@ mod tests {
 
     #[test]
     fn strict_json() {
-        assert!(reason(r#"{"type":"contact","type":"contact","list_id":"l","recipient":"+37120000001"}"#).contains("duplicate member"));
+        assert!(reason(
+            r#"{"type":"contact","type":"contact","list_id":"l","recipient":"+37120000001"}"#
+        )
+        .contains("duplicate member"));
         assert!(reason(r#"{"type":"message","message_id":"m","campaign_id":"c","recipient":"+37120000001","parts":1e400,"at":"2026-03-01T08:00:00Z"}"#).contains("JSON"));
-        assert!(reason(r#"{"type":"contact","list_id":"\ud800","recipient":"+37120000001"}"#).contains("JSON"));
-        assert!(reason(r#"{"type":"contact","list_id":NaN,"recipient":"+37120000001"}"#).contains("JSON"));
-        assert!(parse_line(b"{\"type\":\"contact\",\"list_id\":\"l\xff\"}").unwrap_err().reason.contains("UTF-8"));
+        assert!(
+            reason(r#"{"type":"contact","list_id":"\ud800","recipient":"+37120000001"}"#)
+                .contains("JSON")
+        );
+        assert!(
+            reason(r#"{"type":"contact","list_id":NaN,"recipient":"+37120000001"}"#)
+                .contains("JSON")
+        );
+        assert!(parse_line(b"{\"type\":\"contact\",\"list_id\":\"l\xff\"}")
+            .unwrap_err()
+            .reason
+            .contains("UTF-8"));
         assert!(reason("[1]").contains("not a JSON object"));
         assert!(reason(r#"{"list_id":"l"}"#).starts_with("type: missing"));
     }
@@ -480,40 +612,86 @@ mod tests {
         let base = r#""type":"message","message_id":"m","campaign_id":"c","recipient":"+37120000001","at":"2026-03-01T08:00:00Z""#;
         assert!(parse_line(format!("{{{base}}}").as_bytes()).is_ok());
         assert!(parse_line(format!("{{{base},\"parts\":null}}").as_bytes()).is_ok());
-        assert!(reason(&format!("{{{base},\"parts\":\"2\"}}")).starts_with("parts: must be an integer"));
-        assert!(reason(&format!("{{{base},\"parts\":2.0}}")).starts_with("parts: 2.0 is not an integer"));
+        assert!(
+            reason(&format!("{{{base},\"parts\":\"2\"}}")).starts_with("parts: must be an integer")
+        );
+        assert!(reason(&format!("{{{base},\"parts\":2.0}}"))
+            .starts_with("parts: 2.0 is not an integer"));
         assert!(reason(&format!("{{{base},\"parts\":0}}")).starts_with("parts: must be 1 to 255"));
         assert!(reason(&format!("{{{base},\"parts\":256}}")).starts_with("parts: must be 1 to 255"));
         assert!(reason(&format!("{{{base},\"parts\":-1}}")).starts_with("parts: must be 1 to 255"));
         assert!(reason(r#"{"type":"message","message_id":"","campaign_id":"c","recipient":"+37120000001","at":"2026-03-01T08:00:00Z"}"#).starts_with("message_id: must not be empty"));
         assert!(reason(r#"{"type":"message","message_id":"a b","campaign_id":"c","recipient":"+37120000001","at":"2026-03-01T08:00:00Z"}"#).starts_with("message_id: "));
         assert!(reason(&format!(r#"{{"type":"message","message_id":"{}","campaign_id":"c","recipient":"+37120000001","at":"2026-03-01T08:00:00Z"}}"#, "x".repeat(129))).starts_with("message_id: must be at most 128"));
-        for bad in ["+0123456789", "+123456", "+1234567890123456", "1234567890", "+12345a7890"] {
+        for bad in [
+            "+0123456789",
+            "+123456",
+            "+1234567890123456",
+            "1234567890",
+            "+12345a7890",
+        ] {
             let line = format!(r#"{{"type":"contact","list_id":"l","recipient":"{bad}"}}"#);
             assert!(reason(&line).starts_with("recipient: "), "{bad}");
         }
         assert!(parse_line(br#"{"type":"contact","list_id":"l","recipient":"+1234567"}"#).is_ok());
-        assert!(parse_line(br#"{"type":"contact","list_id":"l","recipient":"+123456789012345"}"#).is_ok());
-        assert!(reason(r#"{"type":"contact","list_id":"l","recipient":"+37120000001","name":""}"#).starts_with("name: must be 1 to 256"));
-        assert!(reason(r#"{"type":"status","message_id":"m","status":"bounced","at":"2026-03-01T08:00:00Z"}"#).starts_with("status: "));
-        let long_code = format!(r#"{{"type":"status","message_id":"m","status":"sent","error_code":"{}","at":"2026-03-01T08:00:00Z"}}"#, "é".repeat(65));
+        assert!(
+            parse_line(br#"{"type":"contact","list_id":"l","recipient":"+123456789012345"}"#)
+                .is_ok()
+        );
+        assert!(
+            reason(r#"{"type":"contact","list_id":"l","recipient":"+37120000001","name":""}"#)
+                .starts_with("name: must be 1 to 256")
+        );
+        assert!(reason(
+            r#"{"type":"status","message_id":"m","status":"bounced","at":"2026-03-01T08:00:00Z"}"#
+        )
+        .starts_with("status: "));
+        let long_code = format!(
+            r#"{{"type":"status","message_id":"m","status":"sent","error_code":"{}","at":"2026-03-01T08:00:00Z"}}"#,
+            "é".repeat(65)
+        );
         assert!(reason(&long_code).starts_with("error_code: must be at most 64"));
-        let ok_code = format!(r#"{{"type":"status","message_id":"m","status":"sent","error_code":"{}","at":"2026-03-01T08:00:00Z"}}"#, "é".repeat(64));
+        let ok_code = format!(
+            r#"{{"type":"status","message_id":"m","status":"sent","error_code":"{}","at":"2026-03-01T08:00:00Z"}}"#,
+            "é".repeat(64)
+        );
         assert!(parse_line(ok_code.as_bytes()).is_ok());
-        assert!(reason(r#"{"type":"status","message_id":"m","status":"sent","at":"2026-03-01T08:00:00"}"#).starts_with("at: "));
-        assert!(reason(r#"{"type":"campaign","campaign_id":"c","name":"n","links":{}}"#).starts_with("links: must be an array"));
+        assert!(reason(
+            r#"{"type":"status","message_id":"m","status":"sent","at":"2026-03-01T08:00:00"}"#
+        )
+        .starts_with("at: "));
+        assert!(
+            reason(r#"{"type":"campaign","campaign_id":"c","name":"n","links":{}}"#)
+                .starts_with("links: must be an array")
+        );
         assert!(reason(r#"{"type":"campaign","campaign_id":"c","name":"n","links":[{"link_id":"a","url":"ftp://x"}]}"#).starts_with("links[0].url: "));
         assert!(reason(r#"{"type":"campaign","campaign_id":"c","name":"n","links":[{"link_id":"a","url":"https://x/a"},{"link_id":"a","url":"https://x/b"}]}"#).starts_with("links[1].url: "));
-        assert!(reason(r#"{"type":"campaign","campaign_id":"c","name":"n","contact_list":{"list_id":"l"}}"#).starts_with("contact_list.name: missing"));
+        assert!(reason(
+            r#"{"type":"campaign","campaign_id":"c","name":"n","contact_list":{"list_id":"l"}}"#
+        )
+        .starts_with("contact_list.name: missing"));
         assert!(reason(r#"{"type":"click","campaign_id":"c","link_id":"a","recipient":"+37120000001","at":"2026-03-01T08:00:00Z","event_id":""}"#).starts_with("event_id: "));
     }
 
     #[test]
     fn urls() {
-        for ok in ["http://a", "https://shop.example/sale?x=1#f", "https://[::1]:8080/x", "https://u@h/"] {
+        for ok in [
+            "http://a",
+            "https://shop.example/sale?x=1#f",
+            "https://[::1]:8080/x",
+            "https://u@h/",
+        ] {
             assert!(check_url(ok).is_ok(), "{ok}");
         }
-        for bad in ["https://", "http:///path", "https://a b", "https://a\u{7f}", "mailto:x", "HTTPS://a", "https://:80/"] {
+        for bad in [
+            "https://",
+            "http:///path",
+            "https://a b",
+            "https://a\u{7f}",
+            "mailto:x",
+            "HTTPS://a",
+            "https://:80/",
+        ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
         assert!(check_url(&format!("https://a/{}", "x".repeat(2040))).is_err());

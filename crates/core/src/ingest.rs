@@ -22,7 +22,8 @@ pub fn is_blank(bytes: &[u8]) -> bool {
 }
 
 /// Reads lines as SPEC §2 defines them: a line ends at `\n`, a `\r` just before it is
-/// dropped, the last line needs no `\n`. Blank lines are skipped but counted. Lines are
+/// dropped, the last line needs no `\n`. A UTF-8 byte-order mark before the first line
+/// is dropped. Blank lines are skipped but counted. Lines are
 /// bytes: a line that is not UTF-8 is still a line, and is rejected later.
 #[derive(Debug)]
 pub struct LineReader<R> {
@@ -34,7 +35,11 @@ pub struct LineReader<R> {
 impl<R: BufRead> LineReader<R> {
     /// Reads from `inner`.
     pub fn new(inner: R) -> Self {
-        LineReader { inner, number: 0, bytes_read: 0 }
+        LineReader {
+            inner,
+            number: 0,
+            bytes_read: 0,
+        }
     }
 
     /// Bytes consumed so far (for progress).
@@ -58,8 +63,15 @@ impl<R: BufRead> LineReader<R> {
                     buf.pop();
                 }
             }
+            if self.number == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
+                // A byte-order mark some editors put before the first line.
+                buf.drain(..3);
+            }
             if !is_blank(&buf) {
-                return Ok(Some(Line { number: self.number, bytes: buf }));
+                return Ok(Some(Line {
+                    number: self.number,
+                    bytes: buf,
+                }));
             }
         }
     }
@@ -103,13 +115,20 @@ impl Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ingested {}, duplicates {}, rejected {}", self.ingested, self.duplicates, self.rejected)
+        write!(
+            f,
+            "ingested {}, duplicates {}, rejected {}",
+            self.ingested, self.duplicates, self.rejected
+        )
     }
 }
 
 /// Validates a batch of lines and ingests the valid events in one store call; returns
 /// every line's outcome in input order. The events are durable when this returns `Ok`.
-pub async fn ingest_lines(store: &dyn Store, lines: Vec<Line>) -> Result<Vec<LineOutcome>, StoreError> {
+pub async fn ingest_lines(
+    store: &dyn Store,
+    lines: Vec<Line>,
+) -> Result<Vec<LineOutcome>, StoreError> {
     let mut events: Vec<Event> = Vec::with_capacity(lines.len());
     let rejections: Vec<Option<Rejection>> = lines
         .iter()
@@ -121,7 +140,11 @@ pub async fn ingest_lines(store: &dyn Store, lines: Vec<Line>) -> Result<Vec<Lin
             Err(r) => Some(r),
         })
         .collect();
-    let outcomes = if events.is_empty() { Vec::new() } else { store.ingest(&events).await? };
+    let outcomes = if events.is_empty() {
+        Vec::new()
+    } else {
+        store.ingest(&events).await?
+    };
     if outcomes.len() != events.len() {
         return Err(StoreError::Corrupt(format!(
             "the store answered {} outcomes for {} events",
@@ -150,7 +173,19 @@ mod tests {
     #[test]
     fn lines_as_the_spec_defines_them() {
         let lines = split_lines(b"a\r\n \t\n\nb\rc\n\r\nlast");
-        let got: Vec<(u64, &[u8])> = lines.iter().map(|l| (l.number, l.bytes.as_slice())).collect();
-        assert_eq!(got, vec![(1, &b"a"[..]), (4, &b"b\rc"[..]), (6, &b"last"[..])]);
+        let got: Vec<(u64, &[u8])> = lines
+            .iter()
+            .map(|l| (l.number, l.bytes.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(1, &b"a"[..]), (4, &b"b\rc"[..]), (6, &b"last"[..])]
+        );
+        let bom = split_lines(b"\xEF\xBB\xBF{}\n\xEF\xBB\xBF{}");
+        assert_eq!(bom[0].bytes, b"{}");
+        assert_eq!(
+            bom[1].bytes, b"\xEF\xBB\xBF{}",
+            "only before the first line"
+        );
     }
 }
