@@ -35,13 +35,19 @@ pub const RULES_EXPECTED: &str = include_str!("../fixtures/rules.expected.json")
 /// Ingests NDJSON text the way the command line does and returns the counts and the
 /// rejected lines (verbatim) with their line numbers and reasons.
 pub async fn ingest_text(store: &dyn Store, text: &str) -> (Summary, Vec<(u64, String, String)>) {
-    let outcomes = ingest_lines(store, split_lines(text.as_bytes())).await.expect("ingest failed");
+    let outcomes = ingest_lines(store, split_lines(text.as_bytes()))
+        .await
+        .expect("ingest failed");
     let mut summary = Summary::default();
     let mut rejected = Vec::new();
     for o in outcomes {
         summary.add(&o.outcome);
         if let Outcome::Rejected(r) = o.outcome {
-            rejected.push((o.line.number, String::from_utf8_lossy(&o.line.bytes).into_owned(), r.reason));
+            rejected.push((
+                o.line.number,
+                String::from_utf8_lossy(&o.line.bytes).into_owned(),
+                r.reason,
+            ));
         }
     }
     (summary, rejected)
@@ -49,7 +55,10 @@ pub async fn ingest_text(store: &dyn Store, text: &str) -> (Summary, Vec<(u64, S
 
 /// The report of a campaign as JSON.
 pub async fn report_json(store: &dyn Store, campaign_id: &str) -> Value {
-    let r = store.report(campaign_id).await.unwrap_or_else(|e| panic!("report {campaign_id}: {e}"));
+    let r = store
+        .report(campaign_id)
+        .await
+        .unwrap_or_else(|e| panic!("report {campaign_id}: {e}"));
     serde_json::to_value(r).expect("report serialises")
 }
 
@@ -77,16 +86,34 @@ pub fn assert_json_eq(got: &Value, want: &Value, path: &str) {
 
 async fn verify_passes(store: &dyn Store) {
     let v = store.verify().await.expect("verify failed");
-    assert!(v.differences.is_empty(), "verify found differences: {:#?}", v.differences);
+    assert!(
+        v.differences.is_empty(),
+        "verify found differences: {:#?}",
+        v.differences
+    );
 }
 
 /// `basic.ndjson` gives `basic.expected.json` exactly, with no line rejected.
 pub async fn worked_example_basic(store: &dyn Store) {
     let (summary, rejected) = ingest_text(store, BASIC).await;
-    assert!(rejected.is_empty(), "nothing in basic.ndjson is rejected: {rejected:?}");
-    assert_eq!(summary, Summary { ingested: 19, duplicates: 0, rejected: 0 });
+    assert!(
+        rejected.is_empty(),
+        "nothing in basic.ndjson is rejected: {rejected:?}"
+    );
+    assert_eq!(
+        summary,
+        Summary {
+            ingested: 19,
+            duplicates: 0,
+            rejected: 0
+        }
+    );
     let want: Value = serde_json::from_str(BASIC_EXPECTED).unwrap();
-    assert_json_eq(&report_json(store, "spring-sale").await, &want, "basic.expected.json");
+    assert_json_eq(
+        &report_json(store, "spring-sale").await,
+        &want,
+        "basic.expected.json",
+    );
     verify_passes(store).await;
 }
 
@@ -99,7 +126,10 @@ pub async fn worked_example_rules(store: &dyn Store) {
     assert_eq!(s1.duplicates, 3, "{s1:?}");
     let (s2, rej2) = ingest_text(store, RULES_2).await;
     let got: Vec<&str> = rej2.iter().map(|(_, l, _)| l.as_str()).collect();
-    let want: Vec<&str> = RULES_2_REJECTED.lines().filter(|l| !l.trim().is_empty()).collect();
+    let want: Vec<&str> = RULES_2_REJECTED
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     assert_eq!(got, want, "the rejected lines of rules-2");
     let numbers: Vec<u64> = rej2.iter().map(|(n, _, _)| *n).collect();
     assert_eq!(numbers, vec![3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
@@ -109,7 +139,11 @@ pub async fn worked_example_rules(store: &dyn Store) {
     assert_eq!(s2.rejected, 12);
     assert_eq!(s2.ingested, 3, "the campaign update, r7 and r9");
     let want: Value = serde_json::from_str(RULES_EXPECTED).unwrap();
-    assert_json_eq(&report_json(store, "rules").await, &want, "rules.expected.json");
+    assert_json_eq(
+        &report_json(store, "rules").await,
+        &want,
+        "rules.expected.json",
+    );
     verify_passes(store).await;
 }
 
@@ -117,7 +151,12 @@ pub async fn worked_example_rules(store: &dyn Store) {
 pub async fn rejections_name_the_field(store: &dyn Store) {
     ingest_text(store, RULES_1).await;
     let (_, rej) = ingest_text(store, RULES_2).await;
-    let reason = |n: u64| rej.iter().find(|r| r.0 == n).map(|r| r.2.clone()).unwrap_or_default();
+    let reason = |n: u64| {
+        rej.iter()
+            .find(|r| r.0 == n)
+            .map(|r| r.2.clone())
+            .unwrap_or_default()
+    };
     assert!(reason(3).starts_with("message_id:"), "{}", reason(3));
     assert!(reason(4).starts_with("campaign_id:"), "{}", reason(4));
     assert!(reason(6).starts_with("links:"), "{}", reason(6));
@@ -138,7 +177,14 @@ pub async fn reingest_is_all_duplicates(store: &dyn Store) {
     let before = report_json(store, "spring-sale").await;
     let (summary, rejected) = ingest_text(store, BASIC).await;
     assert!(rejected.is_empty());
-    assert_eq!(summary, Summary { ingested: 0, duplicates: 19, rejected: 0 });
+    assert_eq!(
+        summary,
+        Summary {
+            ingested: 0,
+            duplicates: 19,
+            rejected: 0
+        }
+    );
     assert_eq!(report_json(store, "spring-sale").await, before);
     verify_passes(store).await;
 }
@@ -149,7 +195,10 @@ pub async fn unknown_campaign_is_not_found(store: &dyn Store) {
         Err(StoreError::NotFound(m)) => assert!(m.contains("no campaign named"), "{m}"),
         other => panic!("want NotFound, got {other:?}"),
     }
-    assert!(matches!(store.recipients("nope", &RecipientQuery::default()).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.recipients("nope", &RecipientQuery::default()).await,
+        Err(StoreError::NotFound(_))
+    ));
     assert!(store.campaigns().await.unwrap().is_empty());
     verify_passes(store).await;
 }
@@ -159,7 +208,11 @@ pub async fn unknown_campaign_is_not_found(store: &dyn Store) {
 pub async fn status_before_message_counts(store: &dyn Store) {
     let camp = r#"{"type":"campaign","campaign_id":"c","name":"C"}"#;
     ingest_text(store, camp).await;
-    ingest_text(store, r#"{"type":"status","message_id":"m1","status":"delivered","at":"2026-03-01T10:00:00Z"}"#).await;
+    ingest_text(
+        store,
+        r#"{"type":"status","message_id":"m1","status":"delivered","at":"2026-03-01T10:00:00Z"}"#,
+    )
+    .await;
     let r = report_json(store, "c").await;
     assert_eq!(r["delivery"]["total"], 0, "no message yet");
     ingest_text(
@@ -174,11 +227,23 @@ pub async fn status_before_message_counts(store: &dyn Store) {
     assert_eq!(r["delivery"]["delivered"], 1);
     assert_eq!(r["delivery"]["errors"]["expired"], 1);
     assert_eq!(r["delivery"]["segments"], 3);
-    let page = store.recipients("c", &RecipientQuery { row: Some(Row::Expired), ..Default::default() }).await.unwrap();
+    let page = store
+        .recipients(
+            "c",
+            &RecipientQuery {
+                row: Some(Row::Expired),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].message_id, "m2");
     assert_eq!(page.items[0].error_code.as_deref(), Some("27"));
-    assert_eq!(page.items[0].status_at.as_deref(), Some("2026-03-01T10:00:00.000Z"));
+    assert_eq!(
+        page.items[0].status_at.as_deref(),
+        Some("2026-03-01T10:00:00.000Z")
+    );
     verify_passes(store).await;
 }
 
@@ -186,21 +251,45 @@ pub async fn status_before_message_counts(store: &dyn Store) {
 /// report row, with each recipient's human clicks.
 pub async fn recipients_page_and_filter(store: &dyn Store) {
     ingest_text(store, BASIC).await;
-    let all = |row| RecipientQuery { row, after: None, limit: 2 };
+    let all = |row| RecipientQuery {
+        row,
+        after: None,
+        limit: 2,
+    };
     let p1 = store.recipients("spring-sale", &all(None)).await.unwrap();
     let ids: Vec<&str> = p1.items.iter().map(|i| i.message_id.as_str()).collect();
     assert_eq!(ids, ["m1", "m2"]);
     assert_eq!(p1.next.as_deref(), Some("m2"));
-    assert_eq!(p1.items[0].clicks, 2, "+37120000001 clicked twice (humans only)");
-    assert_eq!(p1.items[1].clicks, 1, "+37120000002: one human click, one bot click");
+    assert_eq!(
+        p1.items[0].clicks, 2,
+        "+37120000001 clicked twice (humans only)"
+    );
+    assert_eq!(
+        p1.items[1].clicks, 1,
+        "+37120000002: one human click, one bot click"
+    );
     let p2 = store
-        .recipients("spring-sale", &RecipientQuery { row: None, after: p1.next.clone(), limit: 2 })
+        .recipients(
+            "spring-sale",
+            &RecipientQuery {
+                row: None,
+                after: p1.next.clone(),
+                limit: 2,
+            },
+        )
         .await
         .unwrap();
     let ids: Vec<&str> = p2.items.iter().map(|i| i.message_id.as_str()).collect();
     assert_eq!(ids, ["m3", "m4"]);
     let p3 = store
-        .recipients("spring-sale", &RecipientQuery { row: None, after: p2.next.clone(), limit: 2 })
+        .recipients(
+            "spring-sale",
+            &RecipientQuery {
+                row: None,
+                after: p2.next.clone(),
+                limit: 2,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(p3.items.len(), 1);
@@ -216,14 +305,33 @@ pub async fn recipients_page_and_filter(store: &dyn Store) {
         (Row::Other, vec![]),
     ];
     for (row, want) in expect {
-        let page =
-            store.recipients("spring-sale", &RecipientQuery { row: Some(row), ..Default::default() }).await.unwrap();
+        let page = store
+            .recipients(
+                "spring-sale",
+                &RecipientQuery {
+                    row: Some(row),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         let got: Vec<&str> = page.items.iter().map(|i| i.message_id.as_str()).collect();
         assert_eq!(got, want, "row {row}");
-        assert!(page.items.iter().all(|i| i.row == row || row == Row::Errors));
+        assert!(page
+            .items
+            .iter()
+            .all(|i| i.row == row || row == Row::Errors));
     }
     assert!(matches!(
-        store.recipients("spring-sale", &RecipientQuery { limit: 0, ..Default::default() }).await,
+        store
+            .recipients(
+                "spring-sale",
+                &RecipientQuery {
+                    limit: 0,
+                    ..Default::default()
+                }
+            )
+            .await,
         Err(StoreError::Invalid(_))
     ));
 }
@@ -239,11 +347,18 @@ pub async fn campaigns_are_listed_newest_first(store: &dyn Store) {
     .await;
     let list = store.campaigns().await.unwrap();
     let ids: Vec<&str> = list.iter().map(|c| c.campaign_id.as_str()).collect();
-    assert_eq!(ids, ["spring-sale", "older", "rules"], "created_at descending, none last");
+    assert_eq!(
+        ids,
+        ["spring-sale", "older", "rules"],
+        "created_at descending, none last"
+    );
     assert_eq!(list[0].total, 5);
     assert_eq!(list[0].delivered, 2);
     assert_eq!(list[0].total_clicks, 3);
-    assert_eq!(list[0].created_at.as_deref(), Some("2026-03-01T08:00:00.000Z"));
+    assert_eq!(
+        list[0].created_at.as_deref(),
+        Some("2026-03-01T08:00:00.000Z")
+    );
     assert_eq!(list[2].created_at, None);
 }
 
@@ -264,15 +379,33 @@ pub async fn campaign_updates(store: &dyn Store) {
     .await;
     assert_eq!(rej.len(), 1, "the url change of link b: {rej:?}");
     assert_eq!(rej[0].0, 4);
-    assert_eq!(s, Summary { ingested: 5, duplicates: 2, rejected: 1 });
+    assert_eq!(
+        s,
+        Summary {
+            ingested: 5,
+            duplicates: 2,
+            rejected: 1
+        }
+    );
     let r = report_json(store, "u").await;
     assert_eq!(r["name"], "Two");
     assert_eq!(r["links"]["link_tracking"], false);
-    assert_eq!(r["contact_list"], serde_json::json!({"list_id": "l", "name": "List B", "subscribers": 1}));
-    let links: Vec<&str> = r["links"]["per_link"].as_array().unwrap().iter().map(|l| l["link_id"].as_str().unwrap()).collect();
+    assert_eq!(
+        r["contact_list"],
+        serde_json::json!({"list_id": "l", "name": "List B", "subscribers": 1})
+    );
+    let links: Vec<&str> = r["links"]["per_link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["link_id"].as_str().unwrap())
+        .collect();
     assert_eq!(links, ["a", "b"]);
     let list = store.campaigns().await.unwrap();
-    assert_eq!(list[0].created_at.as_deref(), Some("2026-01-01T00:00:00.000Z"));
+    assert_eq!(
+        list[0].created_at.as_deref(),
+        Some("2026-01-01T00:00:00.000Z")
+    );
     verify_passes(store).await;
 }
 
@@ -294,18 +427,27 @@ pub async fn click_rules(store: &dyn Store) {
     .await;
     let r = report_json(store, "k").await;
     let l = &r["links"];
-    assert_eq!(l["total_clicks"], 4, "e1, the unnamed click once, two human clicks on b");
+    assert_eq!(
+        l["total_clicks"], 4,
+        "e1, the unnamed click once, two human clicks on b"
+    );
     assert_eq!(l["bot_clicks"], 1);
     assert_eq!(l["unique_clicks"], 3);
     assert_eq!(l["links_clicked"], 2);
-    assert_eq!(l["most_popular"]["link_id"], "b", "b has 2 unique clicks, a has 1");
+    assert_eq!(
+        l["most_popular"]["link_id"], "b",
+        "b has 2 unique clicks, a has 1"
+    );
     assert_eq!(l["click_to_open_rate"], Value::Null, "nothing delivered");
     assert_eq!(
         l["clicks_by_month"],
         serde_json::json!([{"month": "2026-02", "clicks": 3}, {"month": "2026-03", "clicks": 1}])
     );
     let r2 = report_json(store, "k2").await;
-    assert_eq!(r2["links"]["total_clicks"], 0, "event_id e1 was taken by campaign k");
+    assert_eq!(
+        r2["links"]["total_clicks"], 0,
+        "event_id e1 was taken by campaign k"
+    );
     assert_eq!(r2["links"]["most_popular"], Value::Null);
     verify_passes(store).await;
 }
@@ -320,17 +462,36 @@ pub async fn status_order_does_not_matter(store: &dyn Store) {
         r#"{"type":"status","message_id":"MID","status":"delivered","error_code":"a","at":"2026-03-01T09:00:05Z"}"#,
         r#"{"type":"message","message_id":"MID","campaign_id":"o","recipient":"+37120000001","at":"2026-03-01T09:00:00Z"}"#,
     ];
-    let orders: [[usize; 5]; 4] = [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 4, 0, 3, 1], [1, 0, 4, 2, 3]];
+    let orders: [[usize; 5]; 4] = [
+        [0, 1, 2, 3, 4],
+        [4, 3, 2, 1, 0],
+        [2, 4, 0, 3, 1],
+        [1, 0, 4, 2, 3],
+    ];
     for (i, order) in orders.iter().enumerate() {
-        let text: Vec<String> = order.iter().map(|&k| lines[k].replace("MID", &format!("m{i}"))).collect();
+        let text: Vec<String> = order
+            .iter()
+            .map(|&k| lines[k].replace("MID", &format!("m{i}")))
+            .collect();
         ingest_text(store, &text.join("\n")).await;
         let page = store
-            .recipients("o", &RecipientQuery { row: None, after: Some(format!("m{}", i.wrapping_sub(1))).filter(|_| i > 0), limit: 1 })
+            .recipients(
+                "o",
+                &RecipientQuery {
+                    row: None,
+                    after: Some(format!("m{}", i.wrapping_sub(1))).filter(|_| i > 0),
+                    limit: 1,
+                },
+            )
             .await
             .unwrap();
         let m = &page.items[0];
         assert_eq!(m.message_id, format!("m{i}"));
-        assert_eq!((m.status.as_str(), m.error_code.as_deref()), ("delivered", Some("a")), "order {order:?}");
+        assert_eq!(
+            (m.status.as_str(), m.error_code.as_deref()),
+            ("delivered", Some("a")),
+            "order {order:?}"
+        );
     }
     let r = report_json(store, "o").await;
     assert_eq!(r["delivery"]["delivered"], 4);

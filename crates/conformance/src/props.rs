@@ -9,8 +9,15 @@ use crate::ingest_text;
 
 /// Cases per property: `SMSREPORT_PROPTEST_CASES`, default 24.
 pub fn config() -> ProptestConfig {
-    let cases = std::env::var("SMSREPORT_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+    let cases = std::env::var("SMSREPORT_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 /// A conflict-free stream, and the same events reordered and partly duplicated.
@@ -28,10 +35,29 @@ pub struct Reordered {
     pub cuts_b: Vec<usize>,
 }
 
-const PHONES: [&str; 6] = ["+37120000001", "+37120000002", "+37120000003", "+4915112345601", "+15551234567", "+447700900123"];
-const STATUSES: [&str; 8] =
-    ["queued", "enroute", "sent", "unknown", "failed_rejected", "failed_expired", "failed_routing", "delivered"];
-const AGENTS: [Option<&str>; 3] = [None, Some("Mozilla/5.0 (Android 14)"), Some("TelegramBot (like TwitterBot)")];
+const PHONES: [&str; 6] = [
+    "+37120000001",
+    "+37120000002",
+    "+37120000003",
+    "+4915112345601",
+    "+15551234567",
+    "+447700900123",
+];
+const STATUSES: [&str; 8] = [
+    "queued",
+    "enroute",
+    "sent",
+    "unknown",
+    "failed_rejected",
+    "failed_expired",
+    "failed_routing",
+    "delivered",
+];
+const AGENTS: [Option<&str>; 3] = [
+    None,
+    Some("Mozilla/5.0 (Android 14)"),
+    Some("TelegramBot (like TwitterBot)"),
+];
 
 fn at(seconds: u32) -> String {
     // 2026-01-31T22:00:00Z plus up to ~70 days: clicks straddle month boundaries.
@@ -55,17 +81,31 @@ fn raw() -> impl Strategy<Value = Raw> {
         1usize..=3,
         prop::collection::vec((0usize..2, 0usize..6), 0..6),
         prop::collection::vec((0usize..2, 0usize..6, 1u8..=3, 0u32..100), 0..14),
-        prop::collection::vec((0usize..16, 0usize..8, 0u32..6, prop::option::of(0u8..3)), 0..24),
-        prop::collection::vec((0usize..2, 0usize..3, 0usize..6, 0u32..6_000_000, any::<bool>()), 0..16),
+        prop::collection::vec(
+            (0usize..16, 0usize..8, 0u32..6, prop::option::of(0u8..3)),
+            0..24,
+        ),
+        prop::collection::vec(
+            (
+                0usize..2,
+                0usize..3,
+                0usize..6,
+                0u32..6_000_000,
+                any::<bool>(),
+            ),
+            0..16,
+        ),
     )
-        .prop_map(|(campaigns, links, contacts, messages, statuses, clicks)| Raw {
-            campaigns,
-            links,
-            contacts,
-            messages,
-            statuses,
-            clicks,
-        })
+        .prop_map(
+            |(campaigns, links, contacts, messages, statuses, clicks)| Raw {
+                campaigns,
+                links,
+                contacts,
+                messages,
+                statuses,
+                clicks,
+            },
+        )
 }
 
 /// Lines of a stream. With `conflicts`, message ids and event ids repeat with other
@@ -84,7 +124,10 @@ fn lines(r: &Raw, conflicts: bool) -> (Vec<String>, Vec<String>) {
     }
     let mut ev = Vec::new();
     for (list, p) in &r.contacts {
-        ev.push(format!(r#"{{"type":"contact","list_id":"list{list}","recipient":"{}"}}"#, PHONES[*p]));
+        ev.push(format!(
+            r#"{{"type":"contact","list_id":"list{list}","recipient":"{}"}}"#,
+            PHONES[*p]
+        ));
     }
     for (i, (c, p, parts, t)) in r.messages.iter().enumerate() {
         let c = c % r.campaigns;
@@ -96,7 +139,9 @@ fn lines(r: &Raw, conflicts: bool) -> (Vec<String>, Vec<String>) {
         ));
     }
     for (m, s, t, code) in &r.statuses {
-        let code = code.map(|c| format!(r#","error_code":"e{c}""#)).unwrap_or_default();
+        let code = code
+            .map(|c| format!(r#","error_code":"e{c}""#))
+            .unwrap_or_default();
         ev.push(format!(
             r#"{{"type":"status","message_id":"m{m}","status":"{}"{code},"at":"{}"}}"#,
             STATUSES[*s],
@@ -106,9 +151,19 @@ fn lines(r: &Raw, conflicts: bool) -> (Vec<String>, Vec<String>) {
     for (i, (c, l, p, t, with_id)) in r.clicks.iter().enumerate() {
         let (c, l) = (c % r.campaigns, l % r.links);
         // Without conflicts, the user agent is a function of the click's identity.
-        let ua = AGENTS[if conflicts { i % 3 } else { (p + l + *t as usize) % 3 }];
-        let ua = ua.map(|u| format!(r#","user_agent":"{u}""#)).unwrap_or_default();
-        let id = if *with_id { format!(r#","event_id":"k{}""#, if conflicts { i % 3 } else { i }) } else { String::new() };
+        let ua = AGENTS[if conflicts {
+            i % 3
+        } else {
+            (p + l + *t as usize) % 3
+        }];
+        let ua = ua
+            .map(|u| format!(r#","user_agent":"{u}""#))
+            .unwrap_or_default();
+        let id = if *with_id {
+            format!(r#","event_id":"k{}""#, if conflicts { i % 3 } else { i })
+        } else {
+            String::new()
+        };
         ev.push(format!(
             r#"{{"type":"click","campaign_id":"c{c}","link_id":"l{l}","recipient":"{}","at":"{}"{ua}{id}}}"#,
             PHONES[*p],
@@ -119,7 +174,10 @@ fn lines(r: &Raw, conflicts: bool) -> (Vec<String>, Vec<String>) {
 }
 
 fn cuts(len: usize, picks: &[usize]) -> Vec<usize> {
-    let mut c: Vec<usize> = picks.iter().map(|p| if len == 0 { 0 } else { p % (len + 1) }).collect();
+    let mut c: Vec<usize> = picks
+        .iter()
+        .map(|p| if len == 0 { 0 } else { p % (len + 1) })
+        .collect();
     c.sort_unstable();
     c.dedup();
     c
@@ -127,7 +185,12 @@ fn cuts(len: usize, picks: &[usize]) -> Vec<usize> {
 
 /// Conflict-free streams with a reordering and duplicates.
 pub fn reordered() -> impl Strategy<Value = Reordered> {
-    (raw(), any::<u64>(), prop::collection::vec(any::<usize>(), 0..4), prop::collection::vec(any::<usize>(), 0..4))
+    (
+        raw(),
+        any::<u64>(),
+        prop::collection::vec(any::<usize>(), 0..4),
+        prop::collection::vec(any::<usize>(), 0..4),
+    )
         .prop_map(|(r, seed, ca, cb)| {
             let (campaigns, events) = lines(&r, false);
             let mut rng = seed | 1;
@@ -148,7 +211,13 @@ pub fn reordered() -> impl Strategy<Value = Reordered> {
             }
             let cuts_a = cuts(events.len(), &ca);
             let cuts_b = cuts(shuffled.len(), &cb);
-            Reordered { campaigns, events, shuffled, cuts_a, cuts_b }
+            Reordered {
+                campaigns,
+                events,
+                shuffled,
+                cuts_a,
+                cuts_b,
+            }
         })
 }
 
@@ -161,12 +230,20 @@ pub fn conflicting() -> impl Strategy<Value = Vec<String>> {
     })
 }
 
-async fn ingest_in_parts(store: &dyn Store, head: &[String], rest: &[String], cuts: &[usize]) -> u64 {
+async fn ingest_in_parts(
+    store: &dyn Store,
+    head: &[String],
+    rest: &[String],
+    cuts: &[usize],
+) -> u64 {
     let mut rejected = ingest_text(store, &head.join("\n")).await.0.rejected;
     let mut from = 0;
     for &to in cuts.iter().chain(std::iter::once(&rest.len())) {
         if to > from {
-            rejected += ingest_text(store, &rest[from..to].join("\n")).await.0.rejected;
+            rejected += ingest_text(store, &rest[from..to].join("\n"))
+                .await
+                .0
+                .rejected;
             from = to;
         }
     }
@@ -174,9 +251,16 @@ async fn ingest_in_parts(store: &dyn Store, head: &[String], rest: &[String], cu
 }
 
 /// Every recipient page of a campaign, concatenated.
-pub async fn all_recipients(store: &dyn Store, campaign_id: &str) -> Vec<smsreport_core::report::RecipientRow> {
+pub async fn all_recipients(
+    store: &dyn Store,
+    campaign_id: &str,
+) -> Vec<smsreport_core::report::RecipientRow> {
     let mut out = Vec::new();
-    let mut q = RecipientQuery { row: None, after: None, limit: 3 };
+    let mut q = RecipientQuery {
+        row: None,
+        after: None,
+        limit: 3,
+    };
     loop {
         let page = store.recipients(campaign_id, &q).await.expect("recipients");
         out.extend(page.items);
@@ -192,13 +276,25 @@ pub async fn all_recipients(store: &dyn Store, campaign_id: &str) -> Vec<smsrepo
 pub async fn same_reports(a: &dyn Store, b: &dyn Store, case: &Reordered) {
     let ra = ingest_in_parts(a, &case.campaigns, &case.events, &case.cuts_a).await;
     let rb = ingest_in_parts(b, &case.campaigns, &case.shuffled, &case.cuts_b).await;
-    assert_eq!((ra, rb), (0, 0), "a conflict-free stream has no rejected line");
+    assert_eq!(
+        (ra, rb),
+        (0, 0),
+        "a conflict-free stream has no rejected line"
+    );
     let ca = a.campaigns().await.unwrap();
     assert_eq!(ca, b.campaigns().await.unwrap(), "campaign lists");
     for c in &ca {
         let id = &c.campaign_id;
-        assert_eq!(a.report(id).await.unwrap(), b.report(id).await.unwrap(), "report of {id}");
-        assert_eq!(all_recipients(a, id).await, all_recipients(b, id).await, "recipients of {id}");
+        assert_eq!(
+            a.report(id).await.unwrap(),
+            b.report(id).await.unwrap(),
+            "report of {id}"
+        );
+        assert_eq!(
+            all_recipients(a, id).await,
+            all_recipients(b, id).await,
+            "recipients of {id}"
+        );
     }
     for s in [a, b] {
         let v = s.verify().await.unwrap();
@@ -213,9 +309,18 @@ pub async fn totals_hold(store: &dyn Store, lines: &[String]) {
     for c in store.campaigns().await.unwrap() {
         let r = store.report(&c.campaign_id).await.unwrap();
         let d = &r.delivery;
-        assert_eq!(d.errors.total, d.errors.routing + d.errors.expired + d.errors.rejected);
-        assert_eq!(d.delivered + d.sent + d.queued + d.undelivered + d.errors.total + d.other, d.total);
-        assert_eq!(all_recipients(store, &c.campaign_id).await.len() as u64, d.total);
+        assert_eq!(
+            d.errors.total,
+            d.errors.routing + d.errors.expired + d.errors.rejected
+        );
+        assert_eq!(
+            d.delivered + d.sent + d.queued + d.undelivered + d.errors.total + d.other,
+            d.total
+        );
+        assert_eq!(
+            all_recipients(store, &c.campaign_id).await.len() as u64,
+            d.total
+        );
         assert!(r.links.unique_clicks <= r.links.total_clicks);
     }
     let v = store.verify().await.unwrap();

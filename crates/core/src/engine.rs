@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{CampaignEvent, ClickEvent, ContactEvent, Event, MessageEvent, Rejection, StatusEvent};
+use crate::event::{
+    CampaignEvent, ClickEvent, ContactEvent, Event, MessageEvent, Rejection, StatusEvent,
+};
 use crate::status::{Status, StatusKey};
 use crate::time::{Millis, Month};
 
@@ -167,7 +169,10 @@ pub enum Counter {
     /// A figure of a campaign's report.
     Campaign(String, CampaignCounter),
     /// Human clicks of one recipient in one campaign (the drill-down's `clicks`).
-    RecipientClicks { campaign_id: String, recipient: String },
+    RecipientClicks {
+        campaign_id: String,
+        recipient: String,
+    },
     /// Contacts in a list.
     Subscribers(String),
 }
@@ -214,7 +219,8 @@ impl Needs {
                 }
                 Event::Status(s) => {
                     n.messages.insert(s.message_id.clone());
-                    n.status_events.insert((s.message_id.clone(), s.key.clone()));
+                    n.status_events
+                        .insert((s.message_id.clone(), s.key.clone()));
                 }
                 Event::Click(c) => {
                     n.campaigns.insert(c.campaign_id.clone());
@@ -227,7 +233,11 @@ impl Needs {
                         }
                     }
                     if !is_bot(c.user_agent.as_deref()) {
-                        n.unique_pairs.insert((c.campaign_id.clone(), c.link_id.clone(), c.recipient.clone()));
+                        n.unique_pairs.insert((
+                            c.campaign_id.clone(),
+                            c.link_id.clone(),
+                            c.recipient.clone(),
+                        ));
                     }
                 }
             }
@@ -237,7 +247,12 @@ impl Needs {
 }
 
 fn click_key(c: &ClickEvent) -> ClickKey {
-    ClickKey { campaign_id: c.campaign_id.clone(), link_id: c.link_id.clone(), recipient: c.recipient.clone(), at: c.at }
+    ClickKey {
+        campaign_id: c.campaign_id.clone(),
+        link_id: c.link_id.clone(),
+        recipient: c.recipient.clone(),
+        at: c.at,
+    }
 }
 
 /// The stored state named by a [`Needs`]; what is absent from the store is absent here.
@@ -429,7 +444,12 @@ impl Apply {
                 }
             }
         }
-        self.s.contacts.insert(key.clone(), ev.name.clone().or_else(|| self.s.contacts.get(&key).cloned().flatten()));
+        self.s.contacts.insert(
+            key.clone(),
+            ev.name
+                .clone()
+                .or_else(|| self.s.contacts.get(&key).cloned().flatten()),
+        );
         self.dirty_contacts.insert(key);
         Ok(true)
     }
@@ -462,9 +482,15 @@ impl Apply {
             at: ev.at,
             status,
         };
-        self.campaign_count(&ev.campaign_id, CampaignCounter::Status(record.current()), 1);
+        self.campaign_count(
+            &ev.campaign_id,
+            CampaignCounter::Status(record.current()),
+            1,
+        );
         self.campaign_count(&ev.campaign_id, CampaignCounter::Segments, ev.parts as i64);
-        self.dirty_messages.entry(ev.message_id.clone()).or_insert(None);
+        self.dirty_messages
+            .entry(ev.message_id.clone())
+            .or_insert(None);
         self.s.messages.insert(ev.message_id.clone(), record);
         Ok(true)
     }
@@ -485,14 +511,21 @@ impl Apply {
             }
             m.status = Some(ev.key.clone());
             let (campaign, after) = (m.campaign_id.clone(), ev.key.status);
-            self.dirty_messages.entry(ev.message_id.clone()).or_insert(Some(before));
+            self.dirty_messages
+                .entry(ev.message_id.clone())
+                .or_insert(Some(before));
             if before != after {
                 self.campaign_count(&campaign, CampaignCounter::Status(before), -1);
                 self.campaign_count(&campaign, CampaignCounter::Status(after), 1);
             }
             return Ok(true);
         }
-        if self.s.pending.get(&ev.message_id).is_none_or(|cur| *cur < ev.key) {
+        if self
+            .s
+            .pending
+            .get(&ev.message_id)
+            .is_none_or(|cur| *cur < ev.key)
+        {
             self.s.pending.insert(ev.message_id.clone(), ev.key.clone());
             self.dirty_pending.insert(ev.message_id.clone());
         }
@@ -527,7 +560,13 @@ impl Apply {
             self.campaign_count(c, CampaignCounter::HumanClicks, 1);
             self.campaign_count(c, CampaignCounter::LinkClicks(ev.link_id.clone()), 1);
             self.campaign_count(c, CampaignCounter::MonthClicks(ev.at.month()), 1);
-            self.count(Counter::RecipientClicks { campaign_id: c.clone(), recipient: ev.recipient.clone() }, 1);
+            self.count(
+                Counter::RecipientClicks {
+                    campaign_id: c.clone(),
+                    recipient: ev.recipient.clone(),
+                },
+                1,
+            );
             let pair = (c.clone(), ev.link_id.clone(), ev.recipient.clone());
             if self.s.unique_pairs.insert(pair.clone()) {
                 self.campaign_count(c, CampaignCounter::LinkUnique(ev.link_id.clone()), 1);
@@ -548,7 +587,11 @@ impl Apply {
 
     fn finish(mut self) -> Changes {
         let mut ch = std::mem::take(&mut self.changes);
-        ch.campaigns = self.dirty_campaigns.iter().filter_map(|id| self.s.campaigns.get(id).cloned()).collect();
+        ch.campaigns = self
+            .dirty_campaigns
+            .iter()
+            .filter_map(|id| self.s.campaigns.get(id).cloned())
+            .collect();
         ch.lists = self
             .dirty_lists
             .iter()
@@ -569,7 +612,10 @@ impl Apply {
             .dirty_messages
             .iter()
             .filter_map(|(id, previous)| {
-                self.s.messages.get(id).map(|record| MessageChange { record: record.clone(), previous: *previous })
+                self.s.messages.get(id).map(|record| MessageChange {
+                    record: record.clone(),
+                    previous: *previous,
+                })
             })
             .collect();
         for id in &self.dirty_pending {
@@ -594,7 +640,9 @@ mod tests {
         assert!(is_bot(Some("WhatsApp/2.23")));
         assert!(is_bot(Some("python-requests/2.31")));
         assert!(is_bot(Some("Mozilla/5.0 HeadlessChrome/120")));
-        assert!(!is_bot(Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)")));
+        assert!(!is_bot(Some(
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"
+        )));
         assert!(!is_bot(Some("")));
         assert!(!is_bot(None));
         assert!(is_bot(Some("ROBOT")), "contains 'bot' ignoring case");

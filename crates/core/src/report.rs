@@ -39,7 +39,10 @@ impl CampaignCounters {
 
     /// Messages counted in a row.
     pub fn row(&self, row: Row) -> i64 {
-        row.statuses().iter().map(|s| self.by_status[s.rank() as usize]).sum()
+        row.statuses()
+            .iter()
+            .map(|s| self.by_status[s.rank() as usize])
+            .sum()
     }
 
     /// All messages.
@@ -168,7 +171,12 @@ impl Report {
             .iter()
             .map(|(id, url)| {
                 let (clicks, unique) = c.links.get(id).copied().unwrap_or((0, 0));
-                LinkRow { link_id: id.clone(), url: url.clone(), clicks: n(clicks), unique_clicks: n(unique) }
+                LinkRow {
+                    link_id: id.clone(),
+                    url: url.clone(),
+                    clicks: n(clicks),
+                    unique_clicks: n(unique),
+                }
             })
             .collect();
         let total_clicks = n(c.human_clicks);
@@ -181,7 +189,9 @@ impl Report {
                 .iter()
                 .filter(|l| l.clicks > 0)
                 .fold(None::<&LinkRow>, |best, l| match best {
-                    Some(b) if (b.unique_clicks, b.clicks) >= (l.unique_clicks, l.clicks) => Some(b),
+                    Some(b) if (b.unique_clicks, b.clicks) >= (l.unique_clicks, l.clicks) => {
+                        Some(b)
+                    }
                     _ => Some(l),
                 })
                 .map(|l| MostPopular {
@@ -227,7 +237,10 @@ impl Report {
                     .months
                     .iter()
                     .filter(|(_, v)| **v > 0)
-                    .map(|(m, v)| MonthRow { month: m.to_string(), clicks: n(*v) })
+                    .map(|(m, v)| MonthRow {
+                        month: m.to_string(),
+                        clicks: n(*v),
+                    })
                     .collect(),
             },
         }
@@ -319,7 +332,11 @@ pub struct RecipientQuery {
 
 impl Default for RecipientQuery {
     fn default() -> Self {
-        RecipientQuery { row: None, after: None, limit: 1000 }
+        RecipientQuery {
+            row: None,
+            after: None,
+            limit: 1000,
+        }
     }
 }
 
@@ -359,7 +376,11 @@ impl Recount {
         c.add(&CampaignCounter::HumanClicks, 1);
         c.add(&CampaignCounter::LinkClicks(k.link_id.clone()), 1);
         c.add(&CampaignCounter::MonthClicks(k.at.month()), 1);
-        if self.unique.insert((k.campaign_id.clone(), k.link_id.clone(), k.recipient.clone())) {
+        if self.unique.insert((
+            k.campaign_id.clone(),
+            k.link_id.clone(),
+            k.recipient.clone(),
+        )) {
             c.add(&CampaignCounter::LinkUnique(k.link_id.clone()), 1);
         }
     }
@@ -381,7 +402,10 @@ pub struct VerifyReport {
 
 /// Compares stored totals with a recount and names each difference.
 pub fn compare(stored: &[CampaignTotals], recount: &Recount) -> VerifyReport {
-    let mut out = VerifyReport { campaigns: stored.len() as u64, ..Default::default() };
+    let mut out = VerifyReport {
+        campaigns: stored.len() as u64,
+        ..Default::default()
+    };
     let empty = CampaignCounters::default();
     let mut lists_seen = HashSet::new();
     for t in stored {
@@ -398,19 +422,25 @@ pub fn compare(stored: &[CampaignTotals], recount: &Recount) -> VerifyReport {
         };
         for s in Status::ALL {
             let r = s.rank() as usize;
-            diff(format!("messages with status {s}"), got.by_status[r], want.by_status[r]);
+            diff(
+                format!("messages with status {s}"),
+                got.by_status[r],
+                want.by_status[r],
+            );
         }
         diff("segments".into(), got.segments, want.segments);
         diff("human clicks".into(), got.human_clicks, want.human_clicks);
         diff("bot clicks".into(), got.bot_clicks, want.bot_clicks);
-        let links: std::collections::BTreeSet<&String> = got.links.keys().chain(want.links.keys()).collect();
+        let links: std::collections::BTreeSet<&String> =
+            got.links.keys().chain(want.links.keys()).collect();
         for l in links {
             let g = got.links.get(l).copied().unwrap_or_default();
             let w = want.links.get(l).copied().unwrap_or_default();
             diff(format!("clicks on link {l:?}"), g.0, w.0);
             diff(format!("unique clicks on link {l:?}"), g.1, w.1);
         }
-        let months: std::collections::BTreeSet<&Month> = got.months.keys().chain(want.months.keys()).collect();
+        let months: std::collections::BTreeSet<&Month> =
+            got.months.keys().chain(want.months.keys()).collect();
         for m in months {
             let g = got.months.get(m).copied().unwrap_or_default();
             let w = want.months.get(m).copied().unwrap_or_default();
@@ -430,7 +460,9 @@ pub fn compare(stored: &[CampaignTotals], recount: &Recount) -> VerifyReport {
     }
     let known: HashSet<&String> = stored.iter().map(|t| &t.def.campaign_id).collect();
     for id in recount.campaigns.keys().filter(|id| !known.contains(id)) {
-        out.differences.push(format!("campaign {id:?}: has messages or clicks but no definition"));
+        out.differences.push(format!(
+            "campaign {id:?}: has messages or clicks but no definition"
+        ));
     }
     out
 }

@@ -102,7 +102,10 @@ impl fmt::Display for Status {
 impl FromStr for Status {
     type Err = ();
     fn from_str(s: &str) -> Result<Status, ()> {
-        Status::ALL.into_iter().find(|st| st.as_str() == s).ok_or(())
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or(())
     }
 }
 
@@ -164,8 +167,17 @@ pub enum Row {
 
 impl Row {
     /// Every row name, as the CLI and API accept them.
-    pub const NAMES: [&'static str; 9] =
-        ["delivered", "sent", "queued", "undelivered", "errors", "routing", "expired", "rejected", "other"];
+    pub const NAMES: [&'static str; 9] = [
+        "delivered",
+        "sent",
+        "queued",
+        "undelivered",
+        "errors",
+        "routing",
+        "expired",
+        "rejected",
+        "other",
+    ];
 
     /// The statuses counted in this row, by rank.
     pub fn statuses(self) -> &'static [Status] {
@@ -174,7 +186,11 @@ impl Row {
             Row::Sent => &[Status::Sent],
             Row::Queued => &[Status::Queued],
             Row::Undelivered => &[Status::Enroute],
-            Row::Errors => &[Status::FailedRejected, Status::FailedExpired, Status::FailedRouting],
+            Row::Errors => &[
+                Status::FailedRejected,
+                Status::FailedExpired,
+                Status::FailedRouting,
+            ],
             Row::Routing => &[Status::FailedRouting],
             Row::Expired => &[Status::FailedExpired],
             Row::Rejected => &[Status::FailedRejected],
@@ -214,7 +230,12 @@ impl FromStr for Row {
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
-        .ok_or_else(|| format!("no report row named {s:?} (one of {})", Row::NAMES.join(", ")))
+        .ok_or_else(|| {
+            format!(
+                "no report row named {s:?} (one of {})",
+                Row::NAMES.join(", ")
+            )
+        })
     }
 }
 
@@ -229,7 +250,11 @@ mod tests {
     use super::*;
 
     fn key(status: Status, at: i64, code: Option<&str>) -> StatusKey {
-        StatusKey { status, at: Millis(at), error_code: code.map(str::to_owned) }
+        StatusKey {
+            status,
+            at: Millis(at),
+            error_code: code.map(str::to_owned),
+        }
     }
 
     #[test]
@@ -242,16 +267,31 @@ mod tests {
     fn within_a_phase_later_time_then_rank_then_code() {
         assert!(key(Status::FailedRouting, 12, None) > key(Status::Delivered, 10, None));
         assert!(key(Status::Delivered, 10, None) > key(Status::Unknown, 10, None));
-        assert!(key(Status::FailedExpired, 10, Some("a")) > key(Status::FailedRejected, 10, Some("z")));
+        assert!(
+            key(Status::FailedExpired, 10, Some("a")) > key(Status::FailedRejected, 10, Some("z"))
+        );
         assert!(key(Status::Unknown, 10, Some("")) > key(Status::Unknown, 10, None));
         assert!(key(Status::Unknown, 10, Some("b")) > key(Status::Unknown, 10, Some("a")));
     }
 
     #[test]
     fn rows_cover_every_status_once_outside_errors() {
-        let fine = [Row::Delivered, Row::Sent, Row::Queued, Row::Undelivered, Row::Routing, Row::Expired, Row::Rejected, Row::Other];
+        let fine = [
+            Row::Delivered,
+            Row::Sent,
+            Row::Queued,
+            Row::Undelivered,
+            Row::Routing,
+            Row::Expired,
+            Row::Rejected,
+            Row::Other,
+        ];
         for s in Status::ALL {
-            assert_eq!(fine.iter().filter(|r| r.statuses().contains(&s)).count(), 1, "{s}");
+            assert_eq!(
+                fine.iter().filter(|r| r.statuses().contains(&s)).count(),
+                1,
+                "{s}"
+            );
             assert!(fine.contains(&s.row()));
         }
     }

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use crate::engine::{MessageRecord, Outcome};
 use crate::event::Event;
 use crate::report::{
-    compare, sort_newest_first, CampaignSummary, CampaignTotals, RecipientPage, RecipientQuery, RecipientRow, Recount,
-    Report, VerifyReport,
+    compare, sort_newest_first, CampaignSummary, CampaignTotals, RecipientPage, RecipientQuery,
+    RecipientRow, Recount, Report, VerifyReport,
 };
 use crate::status::Row;
 
@@ -41,8 +41,14 @@ pub enum StoreError {
 
 impl StoreError {
     /// A backend failure, with what was being done.
-    pub fn backend(context: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-        StoreError::Backend { context: context.into(), source: Box::new(source) }
+    pub fn backend(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError::Backend {
+            context: context.into(),
+            source: Box::new(source),
+        }
     }
 
     /// The error for a campaign that does not exist.
@@ -101,7 +107,10 @@ pub trait Store: Send + Sync + Debug {
 
     /// The report of SPEC §5. An unknown campaign is [`StoreError::NotFound`].
     async fn report(&self, campaign_id: &str) -> Result<Report, StoreError> {
-        let t = self.totals(campaign_id).await?.ok_or_else(|| StoreError::no_campaign(campaign_id))?;
+        let t = self
+            .totals(campaign_id)
+            .await?
+            .ok_or_else(|| StoreError::no_campaign(campaign_id))?;
         Ok(Report::from_totals(&t))
     }
 
@@ -114,21 +123,33 @@ pub trait Store: Send + Sync + Debug {
 
     /// One page of the recipients drill-down. An unknown campaign is
     /// [`StoreError::NotFound`]; a limit outside 1..=10 000 is [`StoreError::Invalid`].
-    async fn recipients(&self, campaign_id: &str, q: &RecipientQuery) -> Result<RecipientPage, StoreError> {
+    async fn recipients(
+        &self,
+        campaign_id: &str,
+        q: &RecipientQuery,
+    ) -> Result<RecipientPage, StoreError> {
         if !(1..=10_000).contains(&q.limit) {
-            return Err(StoreError::Invalid(format!("limit must be 1 to 10000, not {}", q.limit)));
+            return Err(StoreError::Invalid(format!(
+                "limit must be 1 to 10000, not {}",
+                q.limit
+            )));
         }
         if self.totals(campaign_id).await?.is_none() {
             return Err(StoreError::no_campaign(campaign_id));
         }
-        let mut rows = self.messages(campaign_id, q.row, q.after.as_deref(), q.limit + 1).await?;
+        let mut rows = self
+            .messages(campaign_id, q.row, q.after.as_deref(), q.limit + 1)
+            .await?;
         let next = if rows.len() > q.limit {
             rows.truncate(q.limit);
             rows.last().map(|(m, _)| m.message_id.clone())
         } else {
             None
         };
-        Ok(RecipientPage { items: rows.iter().map(|(m, c)| RecipientRow::new(m, *c)).collect(), next })
+        Ok(RecipientPage {
+            items: rows.iter().map(|(m, c)| RecipientRow::new(m, *c)).collect(),
+            next,
+        })
     }
 
     /// Recounts every campaign from per-message state and clicks and compares it with the

@@ -37,8 +37,8 @@ use smsreport_core::engine::{
     apply, CampaignCounter, CampaignDef, Changes, Counter, Loaded, MessageRecord, Needs, Outcome,
 };
 use smsreport_core::report::{CampaignCounters, CampaignTotals, ListTotals, Recount};
-use smsreport_core::{Event, Row, Status, StatusKey, Store, StoreError};
 use smsreport_core::Millis;
+use smsreport_core::{Event, Row, Status, StatusKey, Store, StoreError};
 
 /// The version of the key layout above. A store written with a newer one is refused.
 const FORMAT: u32 = 1;
@@ -91,12 +91,15 @@ fn dec<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
 }
 
 fn int(bytes: &[u8]) -> Result<i64, StoreError> {
-    let arr: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt("a counter is not 8 bytes".into()))?;
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("a counter is not 8 bytes".into()))?;
     Ok(i64::from_be_bytes(arr))
 }
 
 fn utf8(what: &str, bytes: &[u8]) -> Result<String, StoreError> {
-    String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt(format!("{what} is not UTF-8")))
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| StoreError::Corrupt(format!("{what} is not UTF-8")))
 }
 
 impl SledStore {
@@ -122,10 +125,15 @@ impl SledStore {
             e => backend(&format!("opening the sled store at {}", path.display()), e),
         })?;
         let fk = key(b'!', &[b"format"]);
-        match db.get(&fk).map_err(|e| backend("reading the store format", e))? {
+        match db
+            .get(&fk)
+            .map_err(|e| backend("reading the store format", e))?
+        {
             Some(v) => {
-                let v: [u8; 4] =
-                    v.as_ref().try_into().map_err(|_| StoreError::Corrupt("the format marker is not 4 bytes".into()))?;
+                let v: [u8; 4] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("the format marker is not 4 bytes".into()))?;
                 let v = u32::from_be_bytes(v);
                 if v > FORMAT {
                     return Err(StoreError::Conflict(format!(
@@ -135,11 +143,19 @@ impl SledStore {
                 }
             }
             None => {
-                db.insert(fk, &FORMAT.to_be_bytes()).map_err(|e| backend("writing the store format", e))?;
-                db.flush().map_err(|e| backend("flushing the sled store", e))?;
+                db.insert(fk, &FORMAT.to_be_bytes())
+                    .map_err(|e| backend("writing the store format", e))?;
+                db.flush()
+                    .map_err(|e| backend("flushing the sled store", e))?;
             }
         }
-        Ok(SledStore { inner: Arc::new(Inner { db, path: path.to_owned(), ingest: Mutex::new(()) }) })
+        Ok(SledStore {
+            inner: Arc::new(Inner {
+                db,
+                path: path.to_owned(),
+                ingest: Mutex::new(()),
+            }),
+        })
     }
 
     /// The folder the store lives in.
@@ -149,7 +165,10 @@ impl SledStore {
 
     /// Bytes the store takes on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.inner.db.size_on_disk().map_err(|e| backend("measuring the sled store", e))
+        self.inner
+            .db
+            .size_on_disk()
+            .map_err(|e| backend("measuring the sled store", e))
     }
 
     async fn blocking<T: Send + 'static>(
@@ -165,11 +184,15 @@ impl SledStore {
 
 impl Inner {
     fn get(&self, k: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
-        self.db.get(k).map_err(|e| backend("reading the sled store", e))
+        self.db
+            .get(k)
+            .map_err(|e| backend("reading the sled store", e))
     }
 
     fn scan(&self, p: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> {
-        self.db.scan_prefix(p).map(|r| r.map_err(|e| backend("scanning the sled store", e)))
+        self.db
+            .scan_prefix(p)
+            .map(|r| r.map_err(|e| backend("scanning the sled store", e)))
     }
 
     fn load(&self, needs: &Needs) -> Result<Loaded, StoreError> {
@@ -186,7 +209,8 @@ impl Inner {
         }
         for (list, rcpt) in &needs.contacts {
             if let Some(v) = self.get(&key(b'K', &[list.as_bytes(), rcpt.as_bytes()]))? {
-                l.contacts.insert((list.clone(), rcpt.clone()), dec("a contact", &v)?);
+                l.contacts
+                    .insert((list.clone(), rcpt.clone()), dec("a contact", &v)?);
             }
         }
         for id in &needs.messages {
@@ -202,7 +226,10 @@ impl Inner {
             }
         }
         for k in &needs.click_keys {
-            if self.get(&click_key(&k.campaign_id, &k.link_id, &k.recipient, k.at.0))?.is_some() {
+            if self
+                .get(&click_key(&k.campaign_id, &k.link_id, &k.recipient, k.at.0))?
+                .is_some()
+            {
                 l.click_keys.insert(k.clone());
             }
         }
@@ -212,7 +239,13 @@ impl Inner {
             }
         }
         for p in &needs.unique_pairs {
-            if self.get(&key(b'U', &[p.0.as_bytes(), p.1.as_bytes(), p.2.as_bytes()]))?.is_some() {
+            if self
+                .get(&key(
+                    b'U',
+                    &[p.0.as_bytes(), p.1.as_bytes(), p.2.as_bytes()],
+                ))?
+                .is_some()
+            {
                 l.unique_pairs.insert(p.clone());
             }
         }
@@ -228,7 +261,10 @@ impl Inner {
             b.insert(key(b'L', &[id.as_bytes()]), name.as_bytes());
         }
         for c in &ch.contacts {
-            b.insert(key(b'K', &[c.list_id.as_bytes(), c.recipient.as_bytes()]), enc(&c.name)?);
+            b.insert(
+                key(b'K', &[c.list_id.as_bytes(), c.recipient.as_bytes()]),
+                enc(&c.name)?,
+            );
         }
         for m in &ch.messages {
             let r = &m.record;
@@ -268,8 +304,12 @@ impl Inner {
             };
             b.insert(k, &(old + delta).to_be_bytes());
         }
-        self.db.apply_batch(b).map_err(|e| backend("writing to the sled store", e))?;
-        self.db.flush().map_err(|e| backend("flushing the sled store to disk", e))?;
+        self.db
+            .apply_batch(b)
+            .map_err(|e| backend("writing to the sled store", e))?;
+        self.db
+            .flush()
+            .map_err(|e| backend("flushing the sled store to disk", e))?;
         Ok(())
     }
 
@@ -293,7 +333,11 @@ impl Inner {
                     Some(v) => int(&v)?,
                     None => 0,
                 };
-                Some(ListTotals { list_id: id.clone(), name, subscribers })
+                Some(ListTotals {
+                    list_id: id.clone(),
+                    name,
+                    subscribers,
+                })
             }
         };
         let mut counters = CampaignCounters::default();
@@ -305,7 +349,11 @@ impl Inner {
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown counter {name:?}")))?;
             counters.add(&c, int(&v)?);
         }
-        Ok(CampaignTotals { def, list, counters })
+        Ok(CampaignTotals {
+            def,
+            list,
+            counters,
+        })
     }
 
     fn messages(
@@ -327,7 +375,11 @@ impl Inner {
                 }
                 None => Bound::Included(start),
             };
-            for r in self.db.range::<Vec<u8>, _>((lower, Bound::Unbounded)).take(limit) {
+            for r in self
+                .db
+                .range::<Vec<u8>, _>((lower, Bound::Unbounded))
+                .take(limit)
+            {
                 let (k, _) = r.map_err(|e| backend("scanning the sled store", e))?;
                 if !k.starts_with(&p) {
                     break;
@@ -340,14 +392,17 @@ impl Inner {
         let mut clicks: HashMap<String, i64> = HashMap::new();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let v = self
-                .get(&key(b'M', &[&id]))?
-                .ok_or_else(|| StoreError::Corrupt("the drill-down index names a missing message".into()))?;
+            let v = self.get(&key(b'M', &[&id]))?.ok_or_else(|| {
+                StoreError::Corrupt("the drill-down index names a missing message".into())
+            })?;
             let m: MessageRecord = dec("a message", &v)?;
             let n = match clicks.get(&m.recipient) {
                 Some(n) => *n,
                 None => {
-                    let n = match self.get(&key(b'R', &[campaign_id.as_bytes(), m.recipient.as_bytes()]))? {
+                    let n = match self.get(&key(
+                        b'R',
+                        &[campaign_id.as_bytes(), m.recipient.as_bytes()],
+                    ))? {
                         Some(v) => int(&v)?,
                         None => 0,
                     };
@@ -380,7 +435,15 @@ impl Inner {
 }
 
 fn click_key(campaign: &str, link: &str, recipient: &str, at: i64) -> Vec<u8> {
-    key(b'X', &[campaign.as_bytes(), link.as_bytes(), recipient.as_bytes(), &at.to_be_bytes()])
+    key(
+        b'X',
+        &[
+            campaign.as_bytes(),
+            link.as_bytes(),
+            recipient.as_bytes(),
+            &at.to_be_bytes(),
+        ],
+    )
 }
 
 /// An absent error code and an empty one differ: the code is prefixed by a presence byte.
@@ -390,19 +453,31 @@ fn status_seen_key(message_id: &str, k: &StatusKey) -> Vec<u8> {
         None => vec![0],
         Some(c) => [&[1u8][..], c.as_bytes()].concat(),
     };
-    key(b'V', &[message_id.as_bytes(), &at.to_be_bytes(), &[k.status.rank()], &code])
+    key(
+        b'V',
+        &[
+            message_id.as_bytes(),
+            &at.to_be_bytes(),
+            &[k.status.rank()],
+            &code,
+        ],
+    )
 }
 
 fn status_index(campaign: &str, status: Status, message_id: &str) -> Vec<u8> {
-    key(b'Q', &[campaign.as_bytes(), &[status.rank()], message_id.as_bytes()])
+    key(
+        b'Q',
+        &[campaign.as_bytes(), &[status.rank()], message_id.as_bytes()],
+    )
 }
 
 fn counter_key(c: &Counter) -> Vec<u8> {
     match c {
         Counter::Campaign(id, c) => key(b'T', &[id.as_bytes(), c.name().as_bytes()]),
-        Counter::RecipientClicks { campaign_id, recipient } => {
-            key(b'R', &[campaign_id.as_bytes(), recipient.as_bytes()])
-        }
+        Counter::RecipientClicks {
+            campaign_id,
+            recipient,
+        } => key(b'R', &[campaign_id.as_bytes(), recipient.as_bytes()]),
         Counter::Subscribers(list) => key(b'S', &[list.as_bytes()]),
     }
 }
@@ -448,7 +523,8 @@ impl Store for SledStore {
         limit: usize,
     ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
         let (id, after) = (campaign_id.to_owned(), after.map(str::to_owned));
-        self.blocking(move |inner| inner.messages(&id, row, after.as_deref(), limit)).await
+        self.blocking(move |inner| inner.messages(&id, row, after.as_deref(), limit))
+            .await
     }
 
     async fn recount(&self) -> Result<Recount, StoreError> {
@@ -474,14 +550,18 @@ mod tests {
         let path = dir.path().join("db");
         {
             let db = sled::open(&path).unwrap();
-            db.insert(key(b'!', &[b"format"]), &99u32.to_be_bytes()).unwrap();
+            db.insert(key(b'!', &[b"format"]), &99u32.to_be_bytes())
+                .unwrap();
             db.flush().unwrap();
         }
         let err = SledStore::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
         assert!(err.to_string().contains("newer"), "{err}");
         let db = sled::open(&path).unwrap();
-        assert_eq!(db.get(key(b'!', &[b"format"])).unwrap().unwrap().as_ref(), &99u32.to_be_bytes());
+        assert_eq!(
+            db.get(key(b'!', &[b"format"])).unwrap().unwrap().as_ref(),
+            &99u32.to_be_bytes()
+        );
     }
 
     #[test]
