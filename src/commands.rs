@@ -1,0 +1,198 @@
+//! The commands of SPEC §6, over any [`Store`].
+
+use std::io::{self, BufWriter, Write};
+use std::sync::Arc;
+
+use smsreport_core::report::RecipientQuery;
+use smsreport_core::synth::{self, SynthConfig};
+use smsreport_core::{Millis, Row, Store};
+
+use crate::failure::Failure;
+use crate::ingest::{self, Progress, TextLines};
+use crate::output::{self, RecipientsWriter};
+use crate::{Command, Format, DEFAULT_STORE};
+
+/// The demo campaign's id.
+pub const DEMO_CAMPAIGN: &str = "demo-spring-sale";
+
+/// Runs one command; the result is the exit status.
+pub async fn run(command: Command, store: Arc<dyn Store>, store_url: &str) -> Result<u8, Failure> {
+    let store = &*store;
+    match command {
+        Command::Ingest {
+            input,
+            format: _,
+            rejects,
+        } => ingest::command(store, &input, rejects.as_deref()).await,
+        Command::Report {
+            campaign_id,
+            format,
+        } => report(store, &campaign_id, format).await,
+        Command::Campaigns { format } => campaigns(store, format).await,
+        Command::Recipients {
+            campaign_id,
+            status,
+            format,
+        } => recipients(store, &campaign_id, status, format).await,
+        Command::Verify => verify(store).await,
+        Command::Demo => demo(store, store_url).await,
+    }
+}
+
+fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+    BufWriter::new(io::stdout().lock())
+}
+
+fn write_report(
+    report: &smsreport_core::Report,
+    format: Format,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match format {
+        Format::Table => output::report_table(report, out),
+        Format::Json => output::json(report, out),
+        Format::Csv => output::report_csv(report, out),
+    }
+}
+
+async fn report(store: &dyn Store, campaign_id: &str, format: Format) -> Result<u8, Failure> {
+    let report = store.report(campaign_id).await?;
+    let mut out = stdout();
+    write_report(&report, format, &mut out)?;
+    out.flush()?;
+    Ok(0)
+}
+
+async fn campaigns(store: &dyn Store, format: Format) -> Result<u8, Failure> {
+    let list = store.campaigns().await?;
+    let mut out = stdout();
+    match format {
+        Format::Table => output::campaigns_table(&list, &mut out)?,
+        Format::Json => output::json(&list, &mut out)?,
+        Format::Csv => output::campaigns_csv(&list, &mut out)?,
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+async fn recipients(
+    store: &dyn Store,
+    campaign_id: &str,
+    row: Option<Row>,
+    format: Format,
+) -> Result<u8, Failure> {
+    let mut query = RecipientQuery {
+        row,
+        after: None,
+        limit: 1000,
+    };
+    // The first page is read before anything is printed, so an unknown campaign prints
+    // nothing on standard output.
+    let mut page = store.recipients(campaign_id, &query).await?;
+    let mut out = stdout();
+    let mut writer = RecipientsWriter::new(format);
+    writer.begin(&mut out)?;
+    loop {
+        writer.page(&page.items, &mut out)?;
+        match page.next.take() {
+            None => break,
+            Some(next) => {
+                out.flush()?;
+                query.after = Some(next);
+                page = store.recipients(campaign_id, &query).await?;
+            }
+        }
+    }
+    writer.finish(&mut out)?;
+    out.flush()?;
+    Ok(0)
+}
+
+async fn verify(store: &dyn Store) -> Result<u8, Failure> {
+    let v = store.verify().await?;
+    let mut out = stdout();
+    if v.differences.is_empty() {
+        writeln!(
+            out,
+            "verified {} campaigns, {} messages: totals agree",
+            v.campaigns, v.messages
+        )?;
+        out.flush()?;
+        return Ok(0);
+    }
+    for d in &v.differences {
+        writeln!(out, "{d}")?;
+    }
+    out.flush()?;
+    let _ = writeln!(
+        io::stderr(),
+        "smsreport: verify found {} difference{} over {} campaigns, {} messages",
+        v.differences.len(),
+        if v.differences.len() == 1 { "" } else { "s" },
+        v.campaigns,
+        v.messages
+    );
+    Ok(1)
+}
+
+/// The demo campaign: 10 000 messages, always the same events, so that running the demo
+/// again finds them all already there.
+pub fn demo_config() -> SynthConfig {
+    SynthConfig {
+        campaign_id: DEMO_CAMPAIGN.into(),
+        name: "Spring sale (demo)".into(),
+        messages: 10_000,
+        seed: 20_260_803,
+        start: Millis::from_utc(2026, 8, 3, 7, 0, 0, 0).unwrap_or(Millis::MIN),
+    }
+}
+
+async fn demo(store: &dyn Store, store_url: &str) -> Result<u8, Failure> {
+    let cfg = demo_config();
+    let mut source = TextLines::new(synth::events(&cfg));
+    let progress = Progress::new(None, "events");
+    let result = ingest::run(store, &mut source, None, &progress).await;
+    progress.finish();
+    let summary = result.map_err(|(_, f)| f)?;
+    if summary.rejected > 0 {
+        return Err(Failure::Other(format!(
+            "the demo campaign had {} rejected events (a bug in smsreport; see the lines above)",
+            summary.rejected
+        )));
+    }
+    let report = store.report(DEMO_CAMPAIGN).await?;
+    let mut out = stdout();
+    writeln!(out, "Demo campaign {DEMO_CAMPAIGN:?} loaded ({summary}).")?;
+    writeln!(out)?;
+    output::report_table(&report, &mut out)?;
+    let store_arg = if store_url == DEFAULT_STORE {
+        String::new()
+    } else {
+        format!(" --store {}", shell_quote(store_url))
+    };
+    writeln!(out)?;
+    writeln!(out, "Try next:")?;
+    writeln!(out, "  smsreport{store_arg} campaigns")?;
+    writeln!(
+        out,
+        "  smsreport{store_arg} recipients {DEMO_CAMPAIGN} --status errors"
+    )?;
+    writeln!(
+        out,
+        "  smsreport{store_arg} report {DEMO_CAMPAIGN} --format json"
+    )?;
+    out.flush()?;
+    Ok(0)
+}
+
+/// `s` as one word for a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}

@@ -1,0 +1,602 @@
+//! How reports, the campaign list and the recipients drill-down are printed: as a table
+//! for people, as JSON, or as CSV (RFC 4180, one header line).
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+
+use smsreport_core::report::{CampaignSummary, RecipientRow};
+use smsreport_core::Report;
+
+/// A field for CSV: quoted (with quotes doubled) when it holds a comma, a quote or a line
+/// break, as RFC 4180 says; as it is otherwise.
+pub fn csv_field(s: &str) -> Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Writes one CSV record, ended with CRLF as RFC 4180 says.
+pub fn csv_row<S: AsRef<str>>(w: &mut dyn Write, fields: &[S]) -> io::Result<()> {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        w.write_all(csv_field(f.as_ref()).as_bytes())?;
+    }
+    w.write_all(b"\r\n")
+}
+
+/// Text from events made safe for a terminal: control characters (a newline in a
+/// campaign name, an escape sequence) are shown escaped instead of acting.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        Cow::Owned(
+            s.chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_default().collect()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// A share of a total with one decimal (`40.0%`), or `—` when the total is 0.
+pub fn percent(part: u64, total: u64) -> String {
+    if total == 0 {
+        "—".to_owned()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / total as f64)
+    }
+}
+
+/// A ratio with at most four decimals and no trailing zeros (`1.5`, `0.1235`).
+pub fn ratio(r: f64) -> String {
+    let s = format!("{r:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_owned()
+}
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn pad(s: &str, w: usize) -> String {
+    format!("{s}{}", " ".repeat(w.saturating_sub(width(s))))
+}
+
+fn lpad(s: &str, w: usize) -> String {
+    format!("{}{s}", " ".repeat(w.saturating_sub(width(s))))
+}
+
+/// The report as aligned text, laid out like Mailigen's report page: the campaign and
+/// its contact list, Delivery Statistics, Link Statistics.
+pub fn report_table(r: &Report, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(w, "SMS campaign   {}  ({})", clean(&r.name), r.campaign_id)?;
+    match &r.contact_list {
+        Some(l) => writeln!(
+            w,
+            "Contact list   {}  ({}, {} subscriber{})",
+            clean(&l.name),
+            l.list_id,
+            l.subscribers,
+            if l.subscribers == 1 { "" } else { "s" }
+        )?,
+        None => writeln!(w, "Contact list   (none)")?,
+    }
+
+    let d = &r.delivery;
+    let total = d.total;
+    let rows: [(&str, u64); 10] = [
+        ("Total SMS", d.total),
+        ("Delivered", d.delivered),
+        ("Sent", d.sent),
+        ("Message queued", d.queued),
+        ("Undelivered", d.undelivered),
+        ("Delivery errors", d.errors.total),
+        ("  Routing error – inactive number", d.errors.routing),
+        ("  Message expired", d.errors.expired),
+        ("  User cancelled / rejected", d.errors.rejected),
+        ("Other", d.other),
+    ];
+    let l = &r.links;
+    let label_w = 34;
+    let count_w = rows
+        .iter()
+        .map(|(_, v)| v.to_string().len())
+        .chain([
+            d.segments.to_string().len(),
+            l.total_clicks.to_string().len(),
+            l.bot_clicks.to_string().len(),
+        ])
+        .max()
+        .unwrap_or(1)
+        .max(5);
+
+    writeln!(w)?;
+    writeln!(w, "Delivery Statistics")?;
+    for (label, v) in rows {
+        writeln!(
+            w,
+            "  {}{}  {:>6}",
+            pad(label, label_w),
+            lpad(&v.to_string(), count_w),
+            percent(v, total)
+        )?;
+    }
+    let per_sms = if total == 0 {
+        String::new()
+    } else {
+        format!("  ({:.2} per SMS)", d.segments as f64 / total as f64)
+    };
+    writeln!(
+        w,
+        "  {}{}{per_sms}",
+        pad("Segments", label_w),
+        lpad(&d.segments.to_string(), count_w)
+    )?;
+
+    writeln!(w)?;
+    let tracking = if l.link_tracking {
+        "on"
+    } else {
+        "off; clicks are still counted"
+    };
+    writeln!(w, "Link Statistics (link tracking {tracking})")?;
+    let numbers: [(&str, u64); 4] = [
+        ("Total clicks", l.total_clicks),
+        ("Individual links clicked", l.links_clicked),
+        ("Total unique clicks", l.unique_clicks),
+        ("Bot clicks (not counted above)", l.bot_clicks),
+    ];
+    for (label, v) in numbers {
+        writeln!(
+            w,
+            "  {}{}",
+            pad(label, label_w),
+            lpad(&v.to_string(), count_w)
+        )?;
+    }
+    let popular = match &l.most_popular {
+        Some(p) => format!(
+            "{}  {}  ({} unique click{}, {} click{})",
+            p.link_id,
+            p.url,
+            p.unique_clicks,
+            if p.unique_clicks == 1 { "" } else { "s" },
+            p.clicks,
+            if p.clicks == 1 { "" } else { "s" }
+        ),
+        None => "—".to_owned(),
+    };
+    writeln!(w, "  {}{popular}", pad("Most popular", label_w))?;
+    let rate = match l.click_to_open_rate {
+        Some(r) => format!("{}  ({:.1}%)", ratio(r), r * 100.0),
+        None => "—  (nothing delivered)".to_owned(),
+    };
+    writeln!(w, "  {}{rate}", pad("Click to open rate", label_w))?;
+
+    if !l.per_link.is_empty() {
+        writeln!(w)?;
+        let id_w = l
+            .per_link
+            .iter()
+            .map(|k| width(&k.link_id))
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let url_w = l
+            .per_link
+            .iter()
+            .map(|k| width(&k.url))
+            .max()
+            .unwrap_or(0)
+            .max(3);
+        let n_w = l
+            .per_link
+            .iter()
+            .map(|k| k.clicks.to_string().len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        writeln!(
+            w,
+            "  {}  {}  {}  {}",
+            pad("Link", id_w),
+            pad("URL", url_w),
+            lpad("Clicks", n_w),
+            lpad("Unique", n_w)
+        )?;
+        for k in &l.per_link {
+            writeln!(
+                w,
+                "  {}  {}  {}  {}",
+                pad(&k.link_id, id_w),
+                pad(&k.url, url_w),
+                lpad(&k.clicks.to_string(), n_w),
+                lpad(&k.unique_clicks.to_string(), n_w)
+            )?;
+        }
+    }
+
+    if !l.clicks_by_month.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "  Clicks by month (UTC)")?;
+        let max = l
+            .clicks_by_month
+            .iter()
+            .map(|m| m.clicks)
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let n_w = l
+            .clicks_by_month
+            .iter()
+            .map(|m| m.clicks.to_string().len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        for m in &l.clicks_by_month {
+            const BAR: u64 = 40;
+            let len = if m.clicks == 0 {
+                0
+            } else {
+                ((m.clicks * BAR + max / 2) / max).max(1)
+            };
+            writeln!(
+                w,
+                "  {}  {}  {}",
+                m.month,
+                lpad(&m.clicks.to_string(), n_w),
+                "█".repeat(len as usize)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The report as `section,metric,value,percent` rows; the metric names are the JSON
+/// report's field names, and `percent` is of the total SMS where it applies.
+pub fn report_csv(r: &Report, w: &mut dyn Write) -> io::Result<()> {
+    csv_row(w, &["section", "metric", "value", "percent"])?;
+    let d = &r.delivery;
+    let pct = |v: u64| {
+        if d.total == 0 {
+            String::new()
+        } else {
+            format!("{:.1}", v as f64 * 100.0 / d.total as f64)
+        }
+    };
+    let mut row = |section: &str, metric: &str, value: String, percent: String| {
+        csv_row(w, &[section, metric, value.as_str(), percent.as_str()])
+    };
+    row(
+        "campaign",
+        "campaign_id",
+        r.campaign_id.clone(),
+        String::new(),
+    )?;
+    row("campaign", "name", r.name.clone(), String::new())?;
+    if let Some(l) = &r.contact_list {
+        row("contact_list", "list_id", l.list_id.clone(), String::new())?;
+        row("contact_list", "name", l.name.clone(), String::new())?;
+        row(
+            "contact_list",
+            "subscribers",
+            l.subscribers.to_string(),
+            String::new(),
+        )?;
+    }
+    for (metric, v) in [
+        ("total", d.total),
+        ("delivered", d.delivered),
+        ("sent", d.sent),
+        ("queued", d.queued),
+        ("undelivered", d.undelivered),
+        ("errors.total", d.errors.total),
+        ("errors.routing", d.errors.routing),
+        ("errors.expired", d.errors.expired),
+        ("errors.rejected", d.errors.rejected),
+        ("other", d.other),
+    ] {
+        row("delivery", metric, v.to_string(), pct(v))?;
+    }
+    row(
+        "delivery",
+        "segments",
+        d.segments.to_string(),
+        String::new(),
+    )?;
+    let l = &r.links;
+    row(
+        "links",
+        "link_tracking",
+        l.link_tracking.to_string(),
+        String::new(),
+    )?;
+    for (metric, v) in [
+        ("total_clicks", l.total_clicks),
+        ("unique_clicks", l.unique_clicks),
+        ("links_clicked", l.links_clicked),
+        ("bot_clicks", l.bot_clicks),
+    ] {
+        row("links", metric, v.to_string(), String::new())?;
+    }
+    if let Some(p) = &l.most_popular {
+        row("links", "most_popular", p.link_id.clone(), String::new())?;
+    }
+    if let Some(c) = l.click_to_open_rate {
+        row(
+            "links",
+            "click_to_open_rate",
+            c.to_string(),
+            format!("{:.1}", c * 100.0),
+        )?;
+    }
+    for k in &l.per_link {
+        let section = format!("link:{}", k.link_id);
+        row(&section, "url", k.url.clone(), String::new())?;
+        row(&section, "clicks", k.clicks.to_string(), String::new())?;
+        row(
+            &section,
+            "unique_clicks",
+            k.unique_clicks.to_string(),
+            String::new(),
+        )?;
+    }
+    for m in &l.clicks_by_month {
+        row(
+            "clicks_by_month",
+            &m.month,
+            m.clicks.to_string(),
+            String::new(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Pretty JSON and a final newline.
+pub fn json<T: serde::Serialize>(value: &T, w: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, value).map_err(io::Error::from)?;
+    w.write_all(b"\n")
+}
+
+/// The campaign list as a table.
+pub fn campaigns_table(list: &[CampaignSummary], w: &mut dyn Write) -> io::Result<()> {
+    if list.is_empty() {
+        return writeln!(w, "no campaigns yet (try `smsreport demo`)");
+    }
+    let header = [
+        "CAMPAIGN",
+        "NAME",
+        "CREATED",
+        "TOTAL",
+        "DELIVERED",
+        "CLICKS",
+    ];
+    let rows: Vec<[String; 6]> = list
+        .iter()
+        .map(|c| {
+            [
+                c.campaign_id.clone(),
+                clean(&c.name).into_owned(),
+                c.created_at.clone().unwrap_or_else(|| "—".into()),
+                c.total.to_string(),
+                c.delivered.to_string(),
+                c.total_clicks.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(width);
+    for r in &rows {
+        for (i, f) in r.iter().enumerate() {
+            widths[i] = widths[i].max(width(f));
+        }
+    }
+    let line = |f: &[String; 6]| {
+        (0..6)
+            .map(|i| {
+                if i >= 3 {
+                    lpad(&f[i], widths[i])
+                } else {
+                    pad(&f[i], widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    writeln!(w, "{}", line(&header.map(String::from)).trim_end())?;
+    for r in &rows {
+        writeln!(w, "{}", line(r).trim_end())?;
+    }
+    Ok(())
+}
+
+/// The campaign list as CSV.
+pub fn campaigns_csv(list: &[CampaignSummary], w: &mut dyn Write) -> io::Result<()> {
+    csv_row(
+        w,
+        &[
+            "campaign_id",
+            "name",
+            "created_at",
+            "total",
+            "delivered",
+            "total_clicks",
+        ],
+    )?;
+    for c in list {
+        csv_row(
+            w,
+            &[
+                c.campaign_id.clone(),
+                c.name.clone(),
+                c.created_at.clone().unwrap_or_default(),
+                c.total.to_string(),
+                c.delivered.to_string(),
+                c.total_clicks.to_string(),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+const RECIPIENT_COLUMNS: [&str; 9] = [
+    "message_id",
+    "recipient",
+    "status",
+    "row",
+    "error_code",
+    "status_at",
+    "clicks",
+    "parts",
+    "submitted_at",
+];
+
+fn recipient_fields(r: &RecipientRow) -> [String; 9] {
+    [
+        r.message_id.clone(),
+        r.recipient.clone(),
+        r.status.to_string(),
+        r.row.to_string(),
+        r.error_code.clone().unwrap_or_default(),
+        r.status_at.clone().unwrap_or_default(),
+        r.clicks.to_string(),
+        r.parts.to_string(),
+        r.submitted_at.clone(),
+    ]
+}
+
+/// Prints the recipients drill-down page by page, without holding more than one page.
+#[derive(Debug)]
+pub struct RecipientsWriter {
+    format: crate::Format,
+    /// Rows written so far.
+    count: u64,
+    /// Table column widths, set by the first page.
+    widths: Option<[usize; 9]>,
+}
+
+impl RecipientsWriter {
+    pub fn new(format: crate::Format) -> Self {
+        RecipientsWriter {
+            format,
+            count: 0,
+            widths: None,
+        }
+    }
+
+    /// Writes what comes before the first row.
+    pub fn begin(&mut self, w: &mut dyn Write) -> io::Result<()> {
+        match self.format {
+            crate::Format::Json => w.write_all(b"["),
+            crate::Format::Csv => csv_row(w, &RECIPIENT_COLUMNS),
+            crate::Format::Table => Ok(()),
+        }
+    }
+
+    /// Writes one page of rows.
+    pub fn page(&mut self, rows: &[RecipientRow], w: &mut dyn Write) -> io::Result<()> {
+        for r in rows {
+            match self.format {
+                crate::Format::Json => {
+                    w.write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
+                    serde_json::to_writer(&mut *w, r).map_err(io::Error::from)?;
+                }
+                crate::Format::Csv => csv_row(w, &recipient_fields(r))?,
+                crate::Format::Table => {
+                    let widths = match self.widths {
+                        Some(x) => x,
+                        None => {
+                            let mut x = RECIPIENT_COLUMNS.map(width);
+                            for r in rows {
+                                for (i, f) in recipient_fields(r).iter().enumerate() {
+                                    x[i] = x[i].max(width(&clean(f)));
+                                }
+                            }
+                            self.widths = Some(x);
+                            self.table_line(
+                                &RECIPIENT_COLUMNS.map(str::to_ascii_uppercase),
+                                &x,
+                                w,
+                            )?;
+                            x
+                        }
+                    };
+                    let fields = recipient_fields(r).map(|f| clean(&f).into_owned());
+                    self.table_line(&fields, &widths, w)?;
+                }
+            }
+            self.count += 1;
+        }
+        Ok(())
+    }
+
+    fn table_line(
+        &self,
+        fields: &[String; 9],
+        widths: &[usize; 9],
+        w: &mut dyn Write,
+    ) -> io::Result<()> {
+        let line = (0..9)
+            .map(|i| {
+                let f = if fields[i].is_empty() {
+                    "—"
+                } else {
+                    fields[i].as_str()
+                };
+                if i == 6 || i == 7 {
+                    lpad(f, widths[i])
+                } else {
+                    pad(f, widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ");
+        writeln!(w, "{}", line.trim_end())
+    }
+
+    /// Writes what comes after the last row.
+    pub fn finish(&mut self, w: &mut dyn Write) -> io::Result<()> {
+        match self.format {
+            crate::Format::Json if self.count == 0 => w.write_all(b"]\n"),
+            crate::Format::Json => w.write_all(b"\n]\n"),
+            crate::Format::Table if self.count == 0 => writeln!(w, "no messages"),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_only_what_needs_it() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        let mut out = Vec::new();
+        csv_row(&mut out, &["x", "y,z", ""]).unwrap();
+        assert_eq!(out, b"x,\"y,z\",\r\n");
+    }
+
+    #[test]
+    fn figures_read_as_people_expect() {
+        assert_eq!(percent(2, 5), "40.0%");
+        assert_eq!(percent(0, 0), "—");
+        assert_eq!(ratio(1.5), "1.5");
+        assert_eq!(ratio(0.75), "0.75");
+        assert_eq!(ratio(2.0), "2");
+        assert_eq!(ratio(0.123456), "0.1235");
+        assert_eq!(clean("Sale\n\u{1b}[31m"), "Sale\\n\\u{1b}[31m");
+    }
+}
