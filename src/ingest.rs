@@ -52,10 +52,7 @@ impl<I: Iterator<Item = String>> LineSource for TextLines<I> {
     fn next_line(&mut self) -> io::Result<Option<Line>> {
         Ok(self.inner.next().map(|text| {
             self.number += 1;
-            Line {
-                number: self.number,
-                bytes: text.into_bytes(),
-            }
+            Line::new(self.number, text.into_bytes())
         }))
     }
     fn position(&self) -> u64 {

@@ -17,7 +17,17 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>, Failure> {
                 "store URL \"sled:\" names no folder; use sled:PATH".into(),
             ));
         }
-        let store = SledStore::open(Path::new(path))?;
+        let cache = match std::env::var("SMSREPORT_SLED_CACHE_MB") {
+            Ok(v) => {
+                v.parse::<u64>().map_err(|_| {
+                    Failure::Usage(format!(
+                        "SMSREPORT_SLED_CACHE_MB={v:?} is not a number of MiB"
+                    ))
+                })? << 20
+            }
+            Err(_) => smsreport_sled::DEFAULT_CACHE_BYTES,
+        };
+        let store = SledStore::open_with_cache(Path::new(path), cache)?;
         return Ok(Arc::new(store));
     }
     if url.starts_with("sqlite:") {

@@ -1,7 +1,7 @@
 //! Turning NDJSON input into batches of events and tallying the outcomes, shared by the
 //! command line and the HTTP service.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use serde::{Deserialize, Serialize};
 
@@ -13,8 +13,26 @@ use crate::store::{Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub number: u64,
+    /// The line's bytes; only the first [`MAX_LINE_BYTES`] of an overlong line.
     pub bytes: Vec<u8>,
+    /// The full length of a line longer than [`MAX_LINE_BYTES`]; such a line is rejected.
+    pub overlong: Option<u64>,
 }
+
+impl Line {
+    /// A line of at most [`MAX_LINE_BYTES`].
+    pub fn new(number: u64, bytes: Vec<u8>) -> Line {
+        Line {
+            number,
+            bytes,
+            overlong: None,
+        }
+    }
+}
+
+/// The longest line taken, 1 MiB: an event is far smaller. Longer lines are read through
+/// without being held and rejected.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// Whether a line holds only spaces and tabs (and is skipped).
 pub fn is_blank(bytes: &[u8]) -> bool {
@@ -51,12 +69,44 @@ impl<R: BufRead> LineReader<R> {
     pub fn next_line(&mut self) -> std::io::Result<Option<Line>> {
         loop {
             let mut buf = Vec::new();
-            let n = self.inner.read_until(b'\n', &mut buf)?;
+            let n = std::io::Read::by_ref(&mut self.inner)
+                .take(MAX_LINE_BYTES as u64 + 2)
+                .read_until(b'\n', &mut buf)?;
             if n == 0 {
                 return Ok(None);
             }
             self.bytes_read += n as u64;
             self.number += 1;
+            if buf.len() > MAX_LINE_BYTES + 1
+                || (buf.len() == MAX_LINE_BYTES + 1 && buf.last() != Some(&b'\n'))
+            {
+                // Overlong: keep the head, skip the rest of the line without holding it.
+                let mut total = n as u64;
+                if buf.last() != Some(&b'\n') {
+                    loop {
+                        let chunk = self.inner.fill_buf()?;
+                        if chunk.is_empty() {
+                            break;
+                        }
+                        let (used, done) = match chunk.iter().position(|b| *b == b'\n') {
+                            Some(i) => (i + 1, true),
+                            None => (chunk.len(), false),
+                        };
+                        self.inner.consume(used);
+                        total += used as u64;
+                        if done {
+                            break;
+                        }
+                    }
+                }
+                self.bytes_read += total - n as u64;
+                buf.truncate(MAX_LINE_BYTES);
+                return Ok(Some(Line {
+                    number: self.number,
+                    bytes: buf,
+                    overlong: Some(total),
+                }));
+            }
             if buf.last() == Some(&b'\n') {
                 buf.pop();
                 if buf.last() == Some(&b'\r') {
@@ -68,10 +118,7 @@ impl<R: BufRead> LineReader<R> {
                 buf.drain(..3);
             }
             if !is_blank(&buf) {
-                return Ok(Some(Line {
-                    number: self.number,
-                    bytes: buf,
-                }));
+                return Ok(Some(Line::new(self.number, buf)));
             }
         }
     }
@@ -132,12 +179,17 @@ pub async fn ingest_lines(
     let mut events: Vec<Event> = Vec::with_capacity(lines.len());
     let rejections: Vec<Option<Rejection>> = lines
         .iter()
-        .map(|l| match parse_line(&l.bytes) {
-            Ok(e) => {
-                events.push(e);
-                None
+        .map(|l| {
+            match l
+                .overlong
+                .map_or_else(|| parse_line(&l.bytes), |n| Err(overlong(n)))
+            {
+                Ok(e) => {
+                    events.push(e);
+                    None
+                }
+                Err(r) => Some(r),
             }
-            Err(r) => Some(r),
         })
         .collect();
     let outcomes = if events.is_empty() {
@@ -166,6 +218,12 @@ pub async fn ingest_lines(
         .collect())
 }
 
+fn overlong(n: u64) -> Rejection {
+    Rejection::new(format!(
+        "the line is {n} bytes long, over the limit of {MAX_LINE_BYTES}"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +239,27 @@ mod tests {
             got,
             vec![(1, &b"a"[..]), (4, &b"b\rc"[..]), (6, &b"last"[..])]
         );
+        let mut long = vec![b'x'; MAX_LINE_BYTES + 10];
+        long.extend_from_slice(b"\r\nnext\n");
+        long.extend(vec![b'y'; MAX_LINE_BYTES]);
+        long.extend_from_slice(b"\n");
+        long.extend(vec![b'z'; MAX_LINE_BYTES + 1]);
+        let got = split_lines(&long);
+        assert_eq!(got.len(), 4);
+        assert_eq!(
+            (got[0].overlong, got[0].bytes.len()),
+            (Some(MAX_LINE_BYTES as u64 + 12), MAX_LINE_BYTES)
+        );
+        assert_eq!(
+            (got[1].number, got[1].bytes.as_slice(), got[1].overlong),
+            (2, &b"next"[..], None)
+        );
+        assert_eq!(
+            (got[2].bytes.len(), got[2].overlong),
+            (MAX_LINE_BYTES, None),
+            "exactly the limit is fine"
+        );
+        assert_eq!(got[3].overlong, Some(MAX_LINE_BYTES as u64 + 1));
         let bom = split_lines(b"\xEF\xBB\xBF{}\n\xEF\xBB\xBF{}");
         assert_eq!(bom[0].bytes, b"{}");
         assert_eq!(
