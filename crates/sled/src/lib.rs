@@ -11,10 +11,8 @@
 //! | `C` | campaign_id | [`CampaignDef`] |
 //! | `L` | list_id | list name |
 //! | `K` | list_id, recipient | contact name (`Option<String>`) |
-//! | `M` | message_id | [`MessageRecord`] |
-//! | `P` | message_id | pending [`StatusKey`] (status before its message) |
+//! | `M` | message_id | [`StoredMessage`]: the message (once it arrived), the greatest pending status (before), every status event seen |
 //! | `Q` | campaign_id, status rank (1 byte), message_id | empty: drill-down index |
-//! | `V` | message_id, at (i64 BE), status rank (1 byte), error code | empty: a status event seen |
 //! | `X` | campaign_id, link_id, recipient, at (i64 BE) | [`ClickRecord`](smsreport_core::engine::ClickRecord) without `event_id` |
 //! | `Y` | event_id | [`ClickRecord`](smsreport_core::engine::ClickRecord) with that `event_id` |
 //! | `U` | campaign_id, link_id, recipient | empty: first human click |
@@ -22,10 +20,11 @@
 //! | `R` | campaign_id, recipient | i64 BE: the recipient's human clicks |
 //! | `S` | list_id | i64 BE: subscribers |
 //!
-//! Values are postcard-encoded. Memory is bounded by sled's page cache (64 MiB unless
+//! Everything about one `message_id` is one value, so a status costs one read and one
+//! write. Values are postcard-encoded. Memory is bounded by sled's page cache (64 MiB unless
 //! [`SledStore::open_with_cache`] says otherwise) and the batch being applied.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -37,7 +36,6 @@ use smsreport_core::engine::{
     apply, CampaignCounter, CampaignDef, Changes, Counter, Loaded, MessageRecord, Needs, Outcome,
 };
 use smsreport_core::report::{CampaignCounters, CampaignTotals, ListTotals, Recount};
-use smsreport_core::Millis;
 use smsreport_core::{Event, Row, Status, StatusKey, Store, StoreError};
 
 /// The version of the key layout above. A store written with a newer one is refused.
@@ -57,6 +55,21 @@ struct Inner {
     path: PathBuf,
     /// Serialises ingest: load, decide and write happen as one step.
     ingest: Mutex<()>,
+}
+
+/// Status events remembered per message for duplicate counting; a message has a handful,
+/// and the cap keeps a flood of distinct statuses for one id from growing its value.
+const MAX_SEEN: usize = 32;
+
+/// All that is stored under one `message_id`.
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+struct StoredMessage {
+    /// The message, once its `message` event arrived.
+    record: Option<MessageRecord>,
+    /// While the message is unknown: the greatest status seen for it.
+    pending: Option<StatusKey>,
+    /// Every status event seen for this id (for duplicates).
+    seen: Vec<StatusKey>,
 }
 
 fn backend(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -195,8 +208,11 @@ impl Inner {
             .map(|r| r.map_err(|e| backend("scanning the sled store", e)))
     }
 
-    fn load(&self, needs: &Needs) -> Result<Loaded, StoreError> {
+    /// Loads what `needs` names; also returns the stored per-message values, which
+    /// [`Inner::write`] updates.
+    fn load(&self, needs: &Needs) -> Result<(Loaded, HashMap<String, StoredMessage>), StoreError> {
         let mut l = Loaded::default();
+        let mut stored = HashMap::new();
         for id in &needs.campaigns {
             if let Some(v) = self.get(&key(b'C', &[id.as_bytes()]))? {
                 l.campaigns.insert(id.clone(), dec("a campaign", &v)?);
@@ -215,9 +231,14 @@ impl Inner {
         }
         for id in &needs.messages {
             if let Some(v) = self.get(&key(b'M', &[id.as_bytes()]))? {
-                l.messages.insert(id.clone(), dec("a message", &v)?);
-            } else if let Some(v) = self.get(&key(b'P', &[id.as_bytes()]))? {
-                l.pending.insert(id.clone(), dec("a pending status", &v)?);
+                let m: StoredMessage = dec("a message", &v)?;
+                if let Some(r) = &m.record {
+                    l.messages.insert(id.clone(), r.clone());
+                }
+                if let Some(p) = &m.pending {
+                    l.pending.insert(id.clone(), p.clone());
+                }
+                stored.insert(id.clone(), m);
             }
         }
         for id in &needs.click_event_ids {
@@ -234,7 +255,7 @@ impl Inner {
             }
         }
         for (id, k) in &needs.status_events {
-            if self.get(&status_seen_key(id, k))?.is_some() {
+            if stored.get(id).is_some_and(|m| m.seen.contains(k)) {
                 l.status_events.insert((id.clone(), k.clone()));
             }
         }
@@ -249,10 +270,14 @@ impl Inner {
                 l.unique_pairs.insert(p.clone());
             }
         }
-        Ok(l)
+        Ok((l, stored))
     }
 
-    fn write(&self, ch: &Changes) -> Result<(), StoreError> {
+    fn write(
+        &self,
+        ch: &Changes,
+        mut stored: HashMap<String, StoredMessage>,
+    ) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
         for c in &ch.campaigns {
             b.insert(key(b'C', &[c.campaign_id.as_bytes()]), enc(c)?);
@@ -266,9 +291,10 @@ impl Inner {
                 enc(&c.name)?,
             );
         }
+        let mut touched: BTreeMap<&str, StoredMessage> = BTreeMap::new();
         for m in &ch.messages {
             let r = &m.record;
-            b.insert(key(b'M', &[r.message_id.as_bytes()]), enc(r)?);
+            take(&mut touched, &mut stored, &r.message_id).record = Some(r.clone());
             let now = r.current();
             if m.previous != Some(now) {
                 if let Some(old) = m.previous {
@@ -278,10 +304,30 @@ impl Inner {
             }
         }
         for (id, k) in &ch.pending_set {
-            b.insert(key(b'P', &[id.as_bytes()]), enc(k)?);
+            take(&mut touched, &mut stored, id).pending = Some(k.clone());
         }
         for id in &ch.pending_cleared {
-            b.remove(key(b'P', &[id.as_bytes()]));
+            take(&mut touched, &mut stored, id).pending = None;
+        }
+        for (id, k) in &ch.status_events {
+            let m = take(&mut touched, &mut stored, id);
+            m.seen.push(k.clone());
+            if m.seen.len() > MAX_SEEN {
+                // Forgetting the least status only changes how a repeat of it is counted
+                // (ingested, not duplicate); the state is a max and takes it again unchanged.
+                if let Some(i) = m
+                    .seen
+                    .iter()
+                    .enumerate()
+                    .min_by(|a, b| a.1.cmp(b.1))
+                    .map(|(i, _)| i)
+                {
+                    m.seen.swap_remove(i);
+                }
+            }
+        }
+        for (id, m) in &touched {
+            b.insert(key(b'M', &[id.as_bytes()]), enc(m)?);
         }
         for c in &ch.clicks {
             let k = match &c.event_id {
@@ -289,9 +335,6 @@ impl Inner {
                 None => click_key(&c.campaign_id, &c.link_id, &c.recipient, c.at.0),
             };
             b.insert(k, enc(c)?);
-        }
-        for (id, k) in &ch.status_events {
-            b.insert(status_seen_key(id, k), &[]);
         }
         for (c, l, r) in &ch.unique_pairs {
             b.insert(key(b'U', &[c.as_bytes(), l.as_bytes(), r.as_bytes()]), &[]);
@@ -395,7 +438,13 @@ impl Inner {
             let v = self.get(&key(b'M', &[&id]))?.ok_or_else(|| {
                 StoreError::Corrupt("the drill-down index names a missing message".into())
             })?;
-            let m: MessageRecord = dec("a message", &v)?;
+            let m = dec::<StoredMessage>("a message", &v)?
+                .record
+                .ok_or_else(|| {
+                    StoreError::Corrupt(
+                        "the drill-down index names a message that never arrived".into(),
+                    )
+                })?;
             let n = match clicks.get(&m.recipient) {
                 Some(n) => *n,
                 None => {
@@ -418,7 +467,9 @@ impl Inner {
     fn recount(&self) -> Result<Recount, StoreError> {
         let mut rc = Recount::default();
         for r in self.scan(b"M") {
-            rc.message(&dec("a message", &r?.1)?);
+            if let Some(m) = dec::<StoredMessage>("a message", &r?.1)?.record {
+                rc.message(&m);
+            }
         }
         for tag in [b"X", b"Y"] {
             for r in self.scan(tag) {
@@ -446,22 +497,15 @@ fn click_key(campaign: &str, link: &str, recipient: &str, at: i64) -> Vec<u8> {
     )
 }
 
-/// An absent error code and an empty one differ: the code is prefixed by a presence byte.
-fn status_seen_key(message_id: &str, k: &StatusKey) -> Vec<u8> {
-    let Millis(at) = k.at;
-    let code: Vec<u8> = match &k.error_code {
-        None => vec![0],
-        Some(c) => [&[1u8][..], c.as_bytes()].concat(),
-    };
-    key(
-        b'V',
-        &[
-            message_id.as_bytes(),
-            &at.to_be_bytes(),
-            &[k.status.rank()],
-            &code,
-        ],
-    )
+/// The stored value of `id`, from this batch's changes, or as loaded, or new.
+fn take<'m, 'a>(
+    touched: &'m mut BTreeMap<&'a str, StoredMessage>,
+    stored: &mut HashMap<String, StoredMessage>,
+    id: &'a str,
+) -> &'m mut StoredMessage {
+    touched
+        .entry(id)
+        .or_insert_with(|| stored.remove(id).unwrap_or_default())
 }
 
 fn status_index(campaign: &str, status: Status, message_id: &str) -> Vec<u8> {
@@ -488,10 +532,10 @@ impl Store for SledStore {
         let events = events.to_vec();
         self.blocking(move |inner| {
             let _guard = inner.ingest.lock().unwrap_or_else(|p| p.into_inner());
-            let loaded = inner.load(&Needs::of(&events))?;
+            let (loaded, stored) = inner.load(&Needs::of(&events))?;
             let (outcomes, changes) = apply(loaded, &events);
             if !changes.is_empty() {
-                inner.write(&changes)?;
+                inner.write(&changes, stored)?;
             }
             Ok(outcomes)
         })
@@ -543,6 +587,39 @@ mod tests {
     }
 
     smsreport_conformance::conformance_tests!(crate::tests::store);
+
+    #[tokio::test]
+    async fn many_distinct_statuses_for_one_message_stay_correct() {
+        let (store, _dir) = store().await;
+        let mut text = vec![
+            r#"{"type":"campaign","campaign_id":"c","name":"C"}"#.to_owned(),
+            r#"{"type":"message","message_id":"m","campaign_id":"c","recipient":"+37120000001","at":"2026-03-01T09:00:00Z"}"#.to_owned(),
+        ];
+        for i in 0..(MAX_SEEN * 3) {
+            text.push(format!(
+                r#"{{"type":"status","message_id":"m","status":"sent","error_code":"{i:03}","at":"2026-03-01T09:00:00Z"}}"#
+            ));
+        }
+        let text = text.join("\n");
+        let (first, _) = smsreport_conformance::ingest_text(&store, &text).await;
+        assert_eq!(first.ingested as usize, 2 + MAX_SEEN * 3);
+        let report = store.report("c").await.unwrap();
+        let (again, _) = smsreport_conformance::ingest_text(&store, &text).await;
+        assert_eq!(again.rejected, 0);
+        assert!(again.duplicates as usize >= 2 + MAX_SEEN, "{again:?}");
+        assert_eq!(
+            store.report("c").await.unwrap(),
+            report,
+            "the state is unchanged"
+        );
+        let page = store.recipients("c", &Default::default()).await.unwrap();
+        assert_eq!(
+            page.items[0].error_code.as_deref(),
+            Some("095"),
+            "the greatest code wins"
+        );
+        assert!(store.verify().await.unwrap().differences.is_empty());
+    }
 
     #[test]
     fn a_newer_format_is_refused_and_left_alone() {
