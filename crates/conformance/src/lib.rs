@@ -498,6 +498,52 @@ pub async fn status_order_does_not_matter(store: &dyn Store) {
     verify_passes(store).await;
 }
 
+/// `clicks_by_month` in a time zone: clicks near a month's start move to the month they
+/// fall in locally, with offsets that change over time (as with daylight saving).
+pub async fn months_in_a_time_zone(store: &dyn Store) {
+    ingest_text(
+        store,
+        r#"{"type":"campaign","campaign_id":"tz","name":"TZ","links":[{"link_id":"a","url":"https://x.example/a"}]}
+{"type":"click","campaign_id":"tz","link_id":"a","recipient":"+37120000001","at":"2026-03-31T23:30:00Z"}
+{"type":"click","campaign_id":"tz","link_id":"a","recipient":"+37120000002","at":"2026-04-01T05:00:00Z"}
+{"type":"click","campaign_id":"tz","link_id":"a","recipient":"+37120000003","at":"2026-04-15T12:00:00Z"}
+{"type":"click","campaign_id":"tz","link_id":"a","recipient":"+37120000004","at":"2026-04-30T22:10:00Z"}
+{"type":"click","campaign_id":"tz","link_id":"a","recipient":"+37120000005","at":"2026-04-30T22:10:00Z","user_agent":"curl/8"}"#,
+    )
+    .await;
+    let months = |r: smsreport_core::Report| -> Vec<(String, u64)> {
+        r.links
+            .clicks_by_month
+            .into_iter()
+            .map(|m| (m.month, m.clicks))
+            .collect()
+    };
+    let m = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+        v.iter().map(|(a, b)| (a.to_string(), *b)).collect()
+    };
+    let utc = store.report_with_offset("tz", &|_| 0).await.unwrap();
+    assert_eq!(utc, store.report("tz").await.unwrap());
+    assert_eq!(months(utc), m(&[("2026-03", 1), ("2026-04", 3)]));
+    // UTC+02:00: 23:30Z on 31 March is 01:30 on 1 April; 22:10Z on 30 April is 00:10 on 1 May.
+    let east = store.report_with_offset("tz", &|_| 120).await.unwrap();
+    assert_eq!(months(east), m(&[("2026-04", 3), ("2026-05", 1)]));
+    // UTC−08:00: 05:00Z on 1 April is 21:00 on 31 March.
+    let west = store.report_with_offset("tz", &|_| -480).await.unwrap();
+    assert_eq!(months(west), m(&[("2026-03", 2), ("2026-04", 2)]));
+    // An offset that changes at 2026-04-01T00:00Z, from +01:00 to −01:00.
+    let change = smsreport_core::Millis::parse("2026-04-01T00:00:00Z").unwrap();
+    let shifting = store
+        .report_with_offset("tz", &move |t| if t < change { 60 } else { -60 })
+        .await
+        .unwrap();
+    assert_eq!(
+        months(shifting),
+        m(&[("2026-04", 4)]),
+        "+01:00 before the change, −01:00 after"
+    );
+    verify_passes(store).await;
+}
+
 /// Every check above, by name, for the macro.
 pub const CHECKS: &[&str] = &[
     "worked_example_basic",
@@ -511,6 +557,7 @@ pub const CHECKS: &[&str] = &[
     "campaign_updates",
     "click_rules",
     "status_order_does_not_matter",
+    "months_in_a_time_zone",
 ];
 
 /// Runs an async check on a fresh runtime (tests are synchronous; stores are async).
@@ -535,7 +582,7 @@ macro_rules! conformance_tests {
                 reingest_is_all_duplicates, unknown_campaign_is_not_found,
                 status_before_message_counts, recipients_page_and_filter,
                 campaigns_are_listed_newest_first, campaign_updates, click_rules,
-                status_order_does_not_matter);
+                status_order_does_not_matter, months_in_a_time_zone);
 
             $crate::proptest::proptest! {
                 #![proptest_config($crate::props::config())]

@@ -128,6 +128,8 @@ pub enum CampaignCounter {
     LinkUnique(String),
     /// Human clicks in a UTC month.
     MonthClicks(Month),
+    /// Human clicks in a 15-minute bucket near a month's start ([`Millis::edge_bucket`]).
+    EdgeClicks(Millis),
 }
 
 impl CampaignCounter {
@@ -142,6 +144,7 @@ impl CampaignCounter {
             CampaignCounter::LinkClicks(l) => format!("link_clicks:{l}"),
             CampaignCounter::LinkUnique(l) => format!("link_unique:{l}"),
             CampaignCounter::MonthClicks(m) => format!("month:{m}"),
+            CampaignCounter::EdgeClicks(b) => format!("edge:{}", b.0),
         }
     }
 
@@ -158,6 +161,7 @@ impl CampaignCounter {
             Some(("link_clicks", l)) => CampaignCounter::LinkClicks(l.into()),
             Some(("link_unique", l)) => CampaignCounter::LinkUnique(l.into()),
             Some(("month", m)) => CampaignCounter::MonthClicks(Month::parse(m)?),
+            Some(("edge", b)) => CampaignCounter::EdgeClicks(Millis(b.parse().ok()?)),
             Some(_) => return None,
         })
     }
@@ -560,6 +564,9 @@ impl Apply {
             self.campaign_count(c, CampaignCounter::HumanClicks, 1);
             self.campaign_count(c, CampaignCounter::LinkClicks(ev.link_id.clone()), 1);
             self.campaign_count(c, CampaignCounter::MonthClicks(ev.at.month()), 1);
+            if let Some(b) = ev.at.edge_bucket() {
+                self.campaign_count(c, CampaignCounter::EdgeClicks(b), 1);
+            }
             self.count(
                 Counter::RecipientClicks {
                     campaign_id: c.clone(),
@@ -658,6 +665,7 @@ mod tests {
             CampaignCounter::LinkClicks("a:b".into()),
             CampaignCounter::LinkUnique("x".into()),
             CampaignCounter::MonthClicks(Month::new(2026, 3)),
+            CampaignCounter::EdgeClicks(Millis(1_774_994_400_000)),
         ];
         for c in all {
             assert_eq!(CampaignCounter::from_name(&c.name()), Some(c));

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{CampaignCounter, CampaignDef, ClickRecord, MessageRecord};
 use crate::status::{Row, Status};
-use crate::time::Month;
+use crate::time::{Millis, Month};
 
 /// A campaign's counters, as ingest keeps them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +21,8 @@ pub struct CampaignCounters {
     pub links: BTreeMap<String, (i64, i64)>,
     /// Human clicks per UTC month.
     pub months: BTreeMap<Month, i64>,
+    /// Human clicks per 15-minute bucket near a month's start.
+    pub edges: BTreeMap<Millis, i64>,
 }
 
 impl CampaignCounters {
@@ -34,6 +36,7 @@ impl CampaignCounters {
             CampaignCounter::LinkClicks(l) => self.links.entry(l.clone()).or_default().0 += value,
             CampaignCounter::LinkUnique(l) => self.links.entry(l.clone()).or_default().1 += value,
             CampaignCounter::MonthClicks(m) => *self.months.entry(*m).or_default() += value,
+            CampaignCounter::EdgeClicks(b) => *self.edges.entry(*b).or_default() += value,
         }
     }
 
@@ -55,6 +58,7 @@ impl CampaignCounters {
         let mut c = self.clone();
         c.links.retain(|_, v| *v != (0, 0));
         c.months.retain(|_, v| *v != 0);
+        c.edges.retain(|_, v| *v != 0);
         c
     }
 }
@@ -161,9 +165,26 @@ fn n(v: i64) -> u64 {
 }
 
 impl Report {
-    /// The report of a campaign from its stored totals. Costs O(links + months).
+    /// The report of a campaign from its stored totals, months in UTC. Costs
+    /// O(links + months).
     pub fn from_totals(t: &CampaignTotals) -> Report {
+        Report::from_totals_with_offset(t, &|_| 0)
+    }
+
+    /// The report with `clicks_by_month` in local time, where `offset(t)` is the UTC
+    /// offset in minutes at instant `t` (a multiple of 15, from −14 h to +14 h), as a
+    /// time zone database gives it. Costs O(links + months × 104): only the clicks of
+    /// the 15-minute buckets near each month's start can change month.
+    pub fn from_totals_with_offset(t: &CampaignTotals, offset: &dyn Fn(Millis) -> i64) -> Report {
         let c = &t.counters;
+        let mut months = c.months.clone();
+        for (bucket, n) in &c.edges {
+            let (utc, local) = (bucket.month(), bucket.plus_minutes(offset(*bucket)).month());
+            if utc != local {
+                *months.entry(utc).or_default() -= n;
+                *months.entry(local).or_default() += n;
+            }
+        }
         let delivered = n(c.row(Row::Delivered));
         let per_link: Vec<LinkRow> = t
             .def
@@ -233,8 +254,7 @@ impl Report {
                 most_popular,
                 click_to_open_rate: (delivered > 0).then(|| total_clicks as f64 / delivered as f64),
                 per_link,
-                clicks_by_month: c
-                    .months
+                clicks_by_month: months
                     .iter()
                     .filter(|(_, v)| **v > 0)
                     .map(|(m, v)| MonthRow {
@@ -376,6 +396,9 @@ impl Recount {
         c.add(&CampaignCounter::HumanClicks, 1);
         c.add(&CampaignCounter::LinkClicks(k.link_id.clone()), 1);
         c.add(&CampaignCounter::MonthClicks(k.at.month()), 1);
+        if let Some(b) = k.at.edge_bucket() {
+            c.add(&CampaignCounter::EdgeClicks(b), 1);
+        }
         if self.unique.insert((
             k.campaign_id.clone(),
             k.link_id.clone(),
@@ -445,6 +468,13 @@ pub fn compare(stored: &[CampaignTotals], recount: &Recount) -> VerifyReport {
             let g = got.months.get(m).copied().unwrap_or_default();
             let w = want.months.get(m).copied().unwrap_or_default();
             diff(format!("clicks in {m}"), g, w);
+        }
+        let edges: std::collections::BTreeSet<&Millis> =
+            got.edges.keys().chain(want.edges.keys()).collect();
+        for b in edges {
+            let g = got.edges.get(b).copied().unwrap_or_default();
+            let w = want.edges.get(b).copied().unwrap_or_default();
+            diff(format!("clicks in the quarter hour from {b}"), g, w);
         }
         if let Some(list) = &t.list {
             if lists_seen.insert(list.list_id.clone()) {

@@ -11,6 +11,7 @@ use crate::report::{
     RecipientRow, Recount, Report, VerifyReport,
 };
 use crate::status::Row;
+use crate::time::Millis;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +113,20 @@ pub trait Store: Send + Sync + Debug {
             .await?
             .ok_or_else(|| StoreError::no_campaign(campaign_id))?;
         Ok(Report::from_totals(&t))
+    }
+
+    /// The report with `clicks_by_month` in local time: `offset(t)` is the UTC offset in
+    /// minutes at instant `t` (see [`Report::from_totals_with_offset`]).
+    async fn report_with_offset(
+        &self,
+        campaign_id: &str,
+        offset: &(dyn Fn(Millis) -> i64 + Send + Sync),
+    ) -> Result<Report, StoreError> {
+        let t = self
+            .totals(campaign_id)
+            .await?
+            .ok_or_else(|| StoreError::no_campaign(campaign_id))?;
+        Ok(Report::from_totals_with_offset(&t, offset))
     }
 
     /// The campaigns, newest first.

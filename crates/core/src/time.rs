@@ -166,6 +166,18 @@ impl Millis {
         Month::new(y as u16, m as u8)
     }
 
+    /// If this instant lies near the start of a UTC month — from 14 hours before to 12
+    /// hours after, the range of every time zone's offset — the start of its 15-minute
+    /// bucket. Clicks are also counted per such bucket, so that months in any time zone
+    /// can be derived from UTC months (see `report::Report::from_totals_with_offset`).
+    pub fn edge_bucket(self) -> Option<Millis> {
+        const HOUR: i64 = 3_600_000;
+        let start = self.month().start().0;
+        let next = self.month().next().start().0;
+        let near = self.0 < start + 12 * HOUR || self.0 >= next - 14 * HOUR;
+        near.then(|| Millis(self.0 - self.0.rem_euclid(EDGE_BUCKET_MS)))
+    }
+
     /// The instant shifted by a number of minutes (for local-time views).
     pub fn plus_minutes(self, minutes: i64) -> Millis {
         Millis(self.0 + minutes * 60_000)
@@ -188,6 +200,9 @@ impl fmt::Display for Millis {
     }
 }
 
+/// The width of a month-edge bucket: 15 minutes, the granularity of every UTC offset.
+pub const EDGE_BUCKET_MS: i64 = 15 * 60_000;
+
 /// A calendar month, `YYYY-MM`; orders chronologically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Month(u16, u8);
@@ -205,6 +220,18 @@ impl Month {
         }
         let (y, m) = (y.parse().ok()?, m.parse().ok()?);
         (1..=12).contains(&m).then_some(Month(y, m))
+    }
+    /// Its first instant, in UTC.
+    pub fn start(self) -> Millis {
+        Millis(days_from_civil(self.0 as i64, self.1 as u32, 1) * MS_PER_DAY)
+    }
+    /// The month after.
+    pub fn next(self) -> Month {
+        if self.1 == 12 {
+            Month(self.0 + 1, 1)
+        } else {
+            Month(self.0, self.1 + 1)
+        }
     }
     /// The year.
     pub fn year(self) -> u16 {
@@ -280,6 +307,31 @@ mod tests {
             let e = Millis::parse(bad).unwrap_err();
             assert!(e.contains("no time zone offset"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn edge_buckets_cover_every_offset() {
+        let at = |s: &str| Millis::parse(s).unwrap();
+        assert_eq!(
+            at("2026-03-31T10:00:00Z").edge_bucket(),
+            Some(at("2026-03-31T10:00:00Z"))
+        );
+        assert_eq!(at("2026-03-31T09:59:59.999Z").edge_bucket(), None);
+        assert_eq!(
+            at("2026-03-31T23:59:00Z").edge_bucket(),
+            Some(at("2026-03-31T23:45:00Z"))
+        );
+        assert_eq!(
+            at("2026-04-01T11:59:59Z").edge_bucket(),
+            Some(at("2026-04-01T11:45:00Z"))
+        );
+        assert_eq!(at("2026-04-01T12:00:00Z").edge_bucket(), None);
+        assert_eq!(
+            at("2026-12-31T20:07:00Z").edge_bucket(),
+            Some(at("2026-12-31T20:00:00Z"))
+        );
+        assert_eq!(Month::new(2026, 12).next(), Month::new(2027, 1));
+        assert_eq!(Month::new(2024, 2).start(), at("2024-02-01T00:00:00Z"));
     }
 
     #[test]
