@@ -544,6 +544,54 @@ pub async fn months_in_a_time_zone(store: &dyn Store) {
     verify_passes(store).await;
 }
 
+/// Tracked links: stored durably, resolved by code, one code per (message, link) however
+/// often it is registered, and a taken code is a conflict that stores nothing.
+pub async fn tracked_links(store: &dyn Store) {
+    use smsreport_core::TrackedLink;
+    let link = |code: &str, message: &str, link: &str| TrackedLink {
+        code: code.into(),
+        campaign_id: "spring-sale".into(),
+        link_id: link.into(),
+        message_id: message.into(),
+        recipient: "+37120000001".into(),
+    };
+    assert_eq!(store.resolve_link("Abc1234").await.unwrap(), None);
+    let first = vec![link("Abc1234", "m1", "sale"), link("Xyz9876", "m1", "home")];
+    assert_eq!(store.save_links(&first).await.unwrap(), first);
+    assert_eq!(
+        store.resolve_link("Abc1234").await.unwrap(),
+        Some(first[0].clone())
+    );
+    assert_eq!(
+        store.resolve_link("abc1234").await.unwrap(),
+        None,
+        "codes are case-sensitive"
+    );
+    // Registering m1 again with fresh codes keeps the old ones.
+    let again = store
+        .save_links(&[link("New0001", "m1", "sale")])
+        .await
+        .unwrap();
+    assert_eq!(again, vec![first[0].clone()]);
+    assert_eq!(store.resolve_link("New0001").await.unwrap(), None);
+    // A code taken by another message: a conflict, and nothing of the call is stored.
+    match store
+        .save_links(&[link("Fresh01", "m2", "sale"), link("Abc1234", "m2", "home")])
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("want a conflict, got {other:?}"),
+    }
+    assert_eq!(store.resolve_link("Fresh01").await.unwrap(), None);
+    // The same (message, link) twice in one call: one code.
+    let twice = store
+        .save_links(&[link("Twice01", "m3", "sale"), link("Twice02", "m3", "sale")])
+        .await
+        .unwrap();
+    assert_eq!(twice[0], twice[1]);
+    assert_eq!(twice[0].code, "Twice01");
+}
+
 /// Every check above, by name, for the macro.
 pub const CHECKS: &[&str] = &[
     "worked_example_basic",
@@ -558,6 +606,7 @@ pub const CHECKS: &[&str] = &[
     "click_rules",
     "status_order_does_not_matter",
     "months_in_a_time_zone",
+    "tracked_links",
 ];
 
 /// Runs an async check on a fresh runtime (tests are synchronous; stores are async).
@@ -582,7 +631,7 @@ macro_rules! conformance_tests {
                 reingest_is_all_duplicates, unknown_campaign_is_not_found,
                 status_before_message_counts, recipients_page_and_filter,
                 campaigns_are_listed_newest_first, campaign_updates, click_rules,
-                status_order_does_not_matter, months_in_a_time_zone);
+                status_order_does_not_matter, months_in_a_time_zone, tracked_links);
 
             $crate::proptest::proptest! {
                 #![proptest_config($crate::props::config())]

@@ -33,5 +33,5 @@ pub use engine::Outcome;
 pub use event::{Event, Rejection};
 pub use report::Report;
 pub use status::{Row, Status, StatusKey};
-pub use store::{Store, StoreError};
+pub use store::{Store, StoreError, TrackedLink};
 pub use time::{Millis, Month};

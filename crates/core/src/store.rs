@@ -13,6 +13,18 @@ use crate::report::{
 use crate::status::Row;
 use crate::time::Millis;
 
+/// A tracked short link: `PUBLIC_URL/c/{code}` stands for one link of a campaign sent to
+/// one recipient in one message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TrackedLink {
+    /// At least 7 random base62 characters; unique in the store.
+    pub code: String,
+    pub campaign_id: String,
+    pub link_id: String,
+    pub message_id: String,
+    pub recipient: String,
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -105,6 +117,16 @@ pub trait Store: Send + Sync + Debug {
 
     /// Counts every stored message, click and contact into a [`Recount`].
     async fn recount(&self) -> Result<Recount, StoreError>;
+
+    /// Stores tracked links, durably on return. A (message_id, link_id) that already has
+    /// a code keeps it: the answer holds, for each input in order, the link as stored
+    /// (so registering a message again gives the same short URLs). A new code that is
+    /// already taken by another (message_id, link_id) fails with
+    /// [`StoreError::Conflict`] and stores nothing; the caller draws new codes.
+    async fn save_links(&self, links: &[TrackedLink]) -> Result<Vec<TrackedLink>, StoreError>;
+
+    /// The tracked link of a code; `None` when no such code was stored.
+    async fn resolve_link(&self, code: &str) -> Result<Option<TrackedLink>, StoreError>;
 
     /// The report of SPEC §5. An unknown campaign is [`StoreError::NotFound`].
     async fn report(&self, campaign_id: &str) -> Result<Report, StoreError> {

@@ -19,6 +19,8 @@
 //! | `T` | campaign_id, counter name | i64 BE |
 //! | `R` | campaign_id, recipient | i64 BE: the recipient's human clicks |
 //! | `S` | list_id | i64 BE: subscribers |
+//! | `G` | code | [`TrackedLink`] |
+//! | `H` | message_id, link_id | the code of that message's tracked link |
 //!
 //! Everything about one `message_id` is one value, so a status costs one read and one
 //! write. Values are postcard-encoded. Memory is bounded by sled's page cache (64 MiB unless
@@ -36,7 +38,7 @@ use smsreport_core::engine::{
     apply, CampaignCounter, CampaignDef, Changes, Counter, Loaded, MessageRecord, Needs, Outcome,
 };
 use smsreport_core::report::{CampaignCounters, CampaignTotals, ListTotals, Recount};
-use smsreport_core::{Event, Row, Status, StatusKey, Store, StoreError};
+use smsreport_core::{Event, Row, Status, StatusKey, Store, StoreError, TrackedLink};
 
 /// The version of the key layout above. A store written with a newer one is refused.
 const FORMAT: u32 = 1;
@@ -573,6 +575,68 @@ impl Store for SledStore {
 
     async fn recount(&self) -> Result<Recount, StoreError> {
         self.blocking(|inner| inner.recount()).await
+    }
+
+    async fn save_links(&self, links: &[TrackedLink]) -> Result<Vec<TrackedLink>, StoreError> {
+        let links = links.to_vec();
+        self.blocking(move |inner| {
+            let _guard = inner.ingest.lock().unwrap_or_else(|p| p.into_inner());
+            // (message_id, link_id) key → the link it has, stored or new in this call.
+            let mut known: HashMap<Vec<u8>, TrackedLink> = HashMap::new();
+            let mut new_codes: std::collections::HashSet<String> = Default::default();
+            let mut b = sled::Batch::default();
+            let mut out = Vec::with_capacity(links.len());
+            for l in links {
+                let by_message = key(b'H', &[l.message_id.as_bytes(), l.link_id.as_bytes()]);
+                if !known.contains_key(&by_message) {
+                    if let Some(code) = inner.get(&by_message)? {
+                        let v = inner.get(&key(b'G', &[&code]))?.ok_or_else(|| {
+                            StoreError::Corrupt(
+                                "a message's tracked link has no code record".into(),
+                            )
+                        })?;
+                        known.insert(by_message.clone(), dec("a tracked link", &v)?);
+                    }
+                }
+                if let Some(existing) = known.get(&by_message) {
+                    out.push(existing.clone());
+                    continue;
+                }
+                let by_code = key(b'G', &[l.code.as_bytes()]);
+                if new_codes.contains(&l.code) || inner.get(&by_code)?.is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "tracked link code {:?} is taken",
+                        l.code
+                    )));
+                }
+                b.insert(by_code, enc(&l)?);
+                b.insert(by_message.clone(), l.code.as_bytes());
+                new_codes.insert(l.code.clone());
+                known.insert(by_message, l.clone());
+                out.push(l);
+            }
+            if !new_codes.is_empty() {
+                inner
+                    .db
+                    .apply_batch(b)
+                    .map_err(|e| backend("writing to the sled store", e))?;
+                inner
+                    .db
+                    .flush()
+                    .map_err(|e| backend("flushing the sled store to disk", e))?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn resolve_link(&self, code: &str) -> Result<Option<TrackedLink>, StoreError> {
+        let k = key(b'G', &[code.as_bytes()]);
+        self.blocking(move |inner| match inner.get(&k)? {
+            Some(v) => Ok(Some(dec("a tracked link", &v)?)),
+            None => Ok(None),
+        })
+        .await
     }
 }
 
