@@ -99,13 +99,16 @@ fn parse_row(s: &str) -> Result<Row, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = store_url::open(&cli.store).and_then(|store| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Failure::io("starting the async runtime", e))?;
-        runtime.block_on(commands::run(cli.command, store, &cli.store))
-    });
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::io("starting the async runtime", e))
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                let store = store_url::open(&cli.store).await?;
+                commands::run(cli.command, store, &cli.store).await
+            })
+        });
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => failure.report(),

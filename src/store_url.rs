@@ -3,14 +3,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use smsreport_core::Store;
+use smsreport_core::{Store, StoreError};
 use smsreport_sled::SledStore;
 
 use crate::failure::Failure;
 
-/// Opens the store named by `url`: `sled:PATH` here; `sqlite:PATH` and `postgres://…`
-/// (or `postgresql://…`) are recognised but not built in yet. A bad URL is a usage error.
-pub fn open(url: &str) -> Result<Arc<dyn Store>, Failure> {
+/// Opens the store named by `url`: `sled:PATH`, `sqlite:PATH`, `postgres://…` or
+/// `postgresql://…`. A bad URL is a usage error; a URL's password is never repeated.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, Failure> {
     if let Some(path) = url.strip_prefix("sled:") {
         if path.is_empty() {
             return Err(Failure::Usage(
@@ -30,16 +30,15 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>, Failure> {
         let store = SledStore::open_with_cache(Path::new(path), cache)?;
         return Ok(Arc::new(store));
     }
-    if url.starts_with("sqlite:") {
-        return Err(Failure::Usage(format!(
-            "store URL {url:?}: SQLite stores are not available in this build yet"
-        )));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        // The URL may hold a password: it is not repeated.
-        return Err(Failure::Usage(
-            "PostgreSQL stores (postgres://…) are not available in this build yet".into(),
-        ));
+    if url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+    {
+        // Errors name the host and port, never the URL (it may hold a password).
+        return smsreport_sql::open(url).await.map_err(|e| match e {
+            StoreError::Invalid(m) => Failure::Usage(format!("store URL: {m}")),
+            e => Failure::Store(e),
+        });
     }
     Err(Failure::Usage(format!(
         "unknown store URL {url:?}; use sled:PATH, sqlite:PATH or postgres://…"

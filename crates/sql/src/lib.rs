@@ -1,0 +1,316 @@
+//! smsreport's SQL stores: PostgreSQL and SQLite through sqlx, behind the same
+//! [`smsreport_core::Store`] trait as every backend.
+//!
+//! - [`PgStore`] (feature `postgres`): `postgres://…` or `postgresql://…`; several
+//!   processes may ingest into one database at once.
+//! - [`SqliteStore`] (feature `sqlite`): `sqlite:PATH`, one file.
+//!
+//! Both keep the same tables (`migrations/postgres`, `migrations/sqlite`, embedded with
+//! `sqlx::migrate!` and applied when the store opens; a database migrated by a newer
+//! smsreport is refused and left untouched). An ingest call is one transaction of a
+//! handful of set-based statements, whatever the batch's size:
+//!
+//! 1. (PostgreSQL) lock the batch's keys, in sorted order (see below);
+//! 2. load what [`Needs::of`](smsreport_core::engine::Needs::of) names, one `SELECT` per
+//!    kind of state (`= ANY($1)` / `UNNEST` arrays on PostgreSQL, `json_each` on SQLite);
+//! 3. let [`engine::apply`](smsreport_core::engine::apply) decide;
+//! 4. write its [`Changes`](smsreport_core::engine::Changes) with one
+//!    `INSERT … SELECT … ON CONFLICT DO UPDATE` per table, counters as
+//!    `value = value + EXCLUDED.value`;
+//! 5. commit, durably (`synchronous_commit = on`; SQLite in WAL mode with
+//!    `synchronous = FULL`).
+//!
+//! Reports read `campaigns`, `lists`, `list_subscribers` and `campaign_counters` only.
+//!
+//! # Concurrency (PostgreSQL)
+//!
+//! `apply` decides from the state it was given, so two transactions must not decide on
+//! the same key at once. Before loading, an ingest takes, in one statement each and in
+//! ascending order:
+//!
+//! - transaction-scoped advisory locks on its campaigns and lists (exclusive where the
+//!   batch defines or renames them, shared where it only refers to them);
+//! - row locks (`SELECT … FOR UPDATE`) on rows of `ingest_locks`, one per bucket of its
+//!   other keys (message ids, contacts, click event ids, (campaign, link, recipient)),
+//!   a bucket being a stable 64-bit FNV-1a hash of the key modulo 65 536. Row locks live
+//!   in the rows, not in the server's shared lock table, so a batch of thousands of keys
+//!   needs no `max_locks_per_transaction` tuning.
+//!
+//! Counter updates are additive and written in sorted key order, so they neither lose
+//! updates nor deadlock. Should PostgreSQL still report a deadlock or a serialization
+//! failure (`40P01`, `40001`), the store rolls back and retries the batch itself.
+
+#![warn(missing_docs)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use smsreport_core::engine::{CampaignCounter, CampaignDef, MessageRecord};
+use smsreport_core::report::{CampaignCounters, CampaignTotals, ListTotals};
+use smsreport_core::{Millis, Status, StatusKey, Store, StoreError, TrackedLink};
+
+#[cfg(feature = "postgres")]
+mod pg;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(feature = "postgres")]
+pub use pg::{PgOptions, PgStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+/// The schema format this smsreport writes (`schema_info.format`).
+pub const FORMAT: i64 = 1;
+
+/// How long opening a store may wait for the database before it fails.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the SQL store a URL names: `sqlite:PATH`, `postgres://…` or `postgresql://…`.
+///
+/// PostgreSQL URLs take three query parameters of ours besides libpq's: `schema=NAME`
+/// (the tables live in that schema, created if needed), `pool_max=N` (connections, default
+/// 8) and `connect_timeout=SECONDS` (default 5). Errors never repeat the URL (it may hold a
+/// password); they name the host and port.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        #[cfg(feature = "sqlite")]
+        {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(StoreError::Invalid(
+                    "store URL \"sqlite:\" names no file; use sqlite:PATH".into(),
+                ));
+            }
+            return Ok(Arc::new(
+                SqliteStore::open(std::path::Path::new(path)).await?,
+            ));
+        }
+        #[cfg(not(feature = "sqlite"))]
+        {
+            let _ = path;
+            return Err(StoreError::Invalid(
+                "SQLite stores are not built into this smsreport (feature \"sqlite\")".into(),
+            ));
+        }
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        {
+            return Ok(Arc::new(PgStore::connect(url).await?));
+        }
+        #[cfg(not(feature = "postgres"))]
+        {
+            return Err(StoreError::Invalid(
+                "PostgreSQL stores are not built into this smsreport (feature \"postgres\")".into(),
+            ));
+        }
+    }
+    Err(StoreError::Invalid(
+        "not a SQL store URL; use sqlite:PATH or postgres://…".into(),
+    ))
+}
+
+/// A stable 64-bit FNV-1a hash of a tagged key (the same in every process and version).
+pub(crate) fn key_hash(tag: u8, parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    eat(tag);
+    for p in parts {
+        eat(0);
+        for b in p.bytes() {
+            eat(b);
+        }
+    }
+    h
+}
+
+pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt(what.into())
+}
+
+pub(crate) fn status_of(rank: i64) -> Result<Status, StoreError> {
+    u8::try_from(rank)
+        .ok()
+        .and_then(Status::from_rank)
+        .ok_or_else(|| corrupt(format!("unknown status rank {rank}")))
+}
+
+pub(crate) fn key_of(status: i64, at: i64, code: Option<String>) -> Result<StatusKey, StoreError> {
+    Ok(StatusKey {
+        status: status_of(status)?,
+        at: Millis(at),
+        error_code: code,
+    })
+}
+
+/// A message row: id, campaign, recipient, parts, at, status, status_at, error_code.
+pub(crate) type MessageRow = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+pub(crate) fn message_of(r: MessageRow) -> Result<MessageRecord, StoreError> {
+    let (message_id, campaign_id, recipient, parts, at, status, status_at, code) = r;
+    let status = match (status, status_at) {
+        (Some(s), Some(a)) => Some(key_of(s, a, code)?),
+        (None, None) => None,
+        _ => return Err(corrupt(format!("message {message_id:?} has half a status"))),
+    };
+    Ok(MessageRecord {
+        parts: u8::try_from(parts)
+            .map_err(|_| corrupt(format!("message {message_id:?} has {parts} parts")))?,
+        message_id,
+        campaign_id,
+        recipient,
+        at: Millis(at),
+        status,
+    })
+}
+
+/// A campaign row: id, name, list_id, link_tracking, created_at, links (JSON).
+pub(crate) type CampaignRow = (String, String, Option<String>, bool, Option<i64>, String);
+
+pub(crate) fn campaign_of(r: CampaignRow) -> Result<CampaignDef, StoreError> {
+    let (campaign_id, name, contact_list, link_tracking, created_at, links) = r;
+    let links: BTreeMap<String, String> = serde_json::from_str(&links)
+        .map_err(|e| corrupt(format!("the links of campaign {campaign_id:?}: {e}")))?;
+    Ok(CampaignDef {
+        campaign_id,
+        name,
+        contact_list,
+        link_tracking,
+        links,
+        created_at: created_at.map(Millis),
+    })
+}
+
+pub(crate) fn links_json(def: &CampaignDef) -> String {
+    serde_json::to_string(&def.links).unwrap_or_else(|_| "{}".into())
+}
+
+/// A message's status columns: (status rank, status time, error code, row rank).
+pub(crate) fn status_columns(m: &MessageRecord) -> (Option<i64>, Option<i64>, Option<String>, i64) {
+    (
+        m.status.as_ref().map(|k| k.status.rank() as i64),
+        m.status.as_ref().map(|k| k.at.0),
+        m.status.as_ref().and_then(|k| k.error_code.clone()),
+        m.current().rank() as i64,
+    )
+}
+
+/// Assembles a campaign's totals from its definition, its list's row and its counters.
+pub(crate) fn totals_of(
+    def: CampaignDef,
+    list: Option<(String, i64)>,
+    counters: impl IntoIterator<Item = (String, i64)>,
+) -> Result<CampaignTotals, StoreError> {
+    let mut c = CampaignCounters::default();
+    for (name, value) in counters {
+        let counter = CampaignCounter::from_name(&name)
+            .ok_or_else(|| corrupt(format!("unknown counter {name:?}")))?;
+        c.add(&counter, value);
+    }
+    let list = def.contact_list.clone().map(|list_id| {
+        let (name, subscribers) = list.unwrap_or_default();
+        ListTotals {
+            list_id,
+            name,
+            subscribers,
+        }
+    });
+    Ok(CampaignTotals {
+        def,
+        list,
+        counters: c,
+    })
+}
+
+/// The message of a newer database, refused.
+pub(crate) fn newer(place: &str, what: String) -> StoreError {
+    StoreError::Conflict(format!(
+        "{place} was written by a newer smsreport ({what}); upgrade smsreport to use it (nothing was changed)"
+    ))
+}
+
+/// Every campaign's totals from the three tables a report reads.
+pub(crate) fn assemble(
+    defs: Vec<CampaignRow>,
+    lists: Vec<(String, String, i64)>,
+    counters: Vec<(String, String, i64)>,
+) -> Result<Vec<CampaignTotals>, StoreError> {
+    let lists: HashMap<String, (String, i64)> =
+        lists.into_iter().map(|(id, n, s)| (id, (n, s))).collect();
+    let mut by_campaign: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+    for (c, name, v) in counters {
+        by_campaign.entry(c).or_default().push((name, v));
+    }
+    defs.into_iter()
+        .map(|r| {
+            let def = campaign_of(r)?;
+            let list = def
+                .contact_list
+                .as_ref()
+                .and_then(|l| lists.get(l).cloned());
+            let counters = by_campaign.remove(&def.campaign_id).unwrap_or_default();
+            totals_of(def, list, counters)
+        })
+        .collect()
+}
+
+/// A tracked link row: code, campaign_id, link_id, message_id, recipient.
+pub(crate) type LinkRow = (String, String, String, String, String);
+
+pub(crate) fn link_of(r: LinkRow) -> TrackedLink {
+    let (code, campaign_id, link_id, message_id, recipient) = r;
+    TrackedLink {
+        code,
+        campaign_id,
+        link_id,
+        message_id,
+        recipient,
+    }
+}
+
+/// The first link of each (message_id, link_id), in input order.
+pub(crate) fn distinct_links(links: &[TrackedLink]) -> Vec<&TrackedLink> {
+    let mut seen = std::collections::HashSet::new();
+    links
+        .iter()
+        .filter(|t| seen.insert((t.message_id.as_str(), t.link_id.as_str())))
+        .collect()
+}
+
+/// (message_id, link_id) → the stored link.
+pub(crate) type StoredLinks = HashMap<(String, String), TrackedLink>;
+
+/// Checks that every new link got stored (under its own code or, registered at the same
+/// time elsewhere, another one) and answers each input with the link as stored.
+pub(crate) fn links_answer(
+    links: &[TrackedLink],
+    stored: &StoredLinks,
+) -> Result<Vec<TrackedLink>, StoreError> {
+    links
+        .iter()
+        .map(|t| {
+            stored
+                .get(&(t.message_id.clone(), t.link_id.clone()))
+                .cloned()
+                .ok_or_else(|| {
+                    StoreError::Conflict(format!(
+                        "tracked link code {:?} is already taken; draw another",
+                        t.code
+                    ))
+                })
+        })
+        .collect()
+}

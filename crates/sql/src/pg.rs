@@ -1,0 +1,1090 @@
+//! The PostgreSQL store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use smsreport_core::engine::{
+    apply, Changes, ClickKey, ClickRecord, Counter, Loaded, MessageRecord, Needs, Outcome,
+};
+use smsreport_core::report::{CampaignTotals, Recount};
+use smsreport_core::{Event, Millis, Row, Status, Store, StoreError, TrackedLink};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
+
+use crate::{
+    assemble, campaign_of, distinct_links, key_hash, key_of, link_of, links_answer, links_json,
+    message_of, newer, status_columns, totals_of, CampaignRow, LinkRow, MessageRow, StoredLinks,
+    DEFAULT_CONNECT_TIMEOUT, FORMAT,
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Buckets of `ingest_locks` (rows 0..LOCK_BUCKETS, made by the first migration).
+const LOCK_BUCKETS: u64 = 65_536;
+/// Attempts of one batch before a deadlock or serialization failure is given up on.
+const ATTEMPTS: u32 = 30;
+
+/// What a PostgreSQL URL's own parameters set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgOptions {
+    /// The schema the tables live in (created when missing); `None`: the server's
+    /// `search_path` decides (normally `public`).
+    pub schema: Option<String>,
+    /// Connections in the pool.
+    pub pool_max: u32,
+    /// How long to wait for the server before failing.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            schema: None,
+            pool_max: 8,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+}
+
+impl PgOptions {
+    /// Takes `schema`, `pool_max` and `connect_timeout` out of a URL's query, and returns
+    /// the URL without them (for sqlx) and the options.
+    pub fn from_url(url: &str) -> Result<(String, PgOptions), StoreError> {
+        let mut opts = PgOptions::default();
+        let Some((base, query)) = url.split_once('?') else {
+            return Ok((url.to_owned(), opts));
+        };
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "schema" => {
+                    if !valid_schema(v) {
+                        return Err(StoreError::Invalid(format!(
+                            "schema={v:?}: a schema name is 1 to 63 of a-z 0-9 _, not starting with a digit"
+                        )));
+                    }
+                    opts.schema = Some(v.to_owned());
+                }
+                "pool_max" => {
+                    opts.pool_max = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                        StoreError::Invalid(format!(
+                            "pool_max={v:?}: want a number of connections, 1 or more"
+                        ))
+                    })?;
+                }
+                "connect_timeout" => {
+                    let secs: u64 = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                        StoreError::Invalid(format!(
+                            "connect_timeout={v:?}: want a number of seconds, 1 or more"
+                        ))
+                    })?;
+                    opts.connect_timeout = Duration::from_secs(secs);
+                }
+                _ => kept.push(pair),
+            }
+        }
+        let url = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        Ok((url, opts))
+    }
+}
+
+fn valid_schema(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// smsreport on PostgreSQL. Cheap to clone (it is a pool); any number of processes may
+/// use one database, or one schema of it, at once.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    /// `host:port/database`, for messages (never the password).
+    place: String,
+    schema: Option<String>,
+}
+
+fn pg(context: impl Into<String>, e: sqlx::Error) -> StoreError {
+    StoreError::backend(context, e)
+}
+
+impl PgStore {
+    /// Connects to the database a `postgres://…` URL names (with the parameters of
+    /// [`PgOptions::from_url`]), creates the schema if asked for one, and migrates it.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let (url, opts) = PgOptions::from_url(url)?;
+        let connect = PgConnectOptions::from_str(&url).map_err(|e| {
+            StoreError::Invalid(format!(
+                "not a valid PostgreSQL URL ({})",
+                // sqlx's message may quote the URL; keep only its kind.
+                match e {
+                    sqlx::Error::Configuration(_) => "bad configuration",
+                    _ => "cannot parse",
+                }
+            ))
+        })?;
+        PgStore::connect_with(connect, opts).await
+    }
+
+    /// Connects with explicit options.
+    pub async fn connect_with(
+        connect: PgConnectOptions,
+        opts: PgOptions,
+    ) -> Result<PgStore, StoreError> {
+        let place = format!(
+            "PostgreSQL at {}:{}/{}",
+            connect.get_host(),
+            connect.get_port(),
+            connect.get_database().unwrap_or("(default database)")
+        );
+        let mut params = vec![("synchronous_commit", "on".to_owned())];
+        if let Some(s) = &opts.schema {
+            params.push(("search_path", format!("\"{s}\"")));
+        }
+        let connect = connect.options(params.iter().map(|(k, v)| (*k, v.as_str())));
+        // The first connection says at once, or within the timeout, whether the server
+        // can be reached; the pool connects lazily after it.
+        let mut conn = tokio::time::timeout(opts.connect_timeout, connect.connect())
+            .await
+            .map_err(|_| StoreError::Backend {
+                context: format!("cannot reach {place}"),
+                source: format!("no answer within {} s", opts.connect_timeout.as_secs()).into(),
+            })?
+            .map_err(|e| pg(format!("cannot connect to {place}"), e))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.pool_max)
+            .min_connections(0)
+            .acquire_timeout(opts.connect_timeout)
+            .connect_lazy_with(connect);
+        let store = PgStore {
+            pool: pool.clone(),
+            place,
+            schema: opts.schema.clone(),
+        };
+        if let Some(s) = &opts.schema {
+            if let Err(e) = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{s}\""))
+                .execute(&mut conn)
+                .await
+            {
+                // Two processes creating it at once: one of them loses the race, harmlessly.
+                let raced = e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c == "23505" || c == "42P06");
+                if !raced {
+                    return Err(pg(format!("creating schema {s:?} in {}", store.place), e));
+                }
+            }
+        }
+        store.refuse_newer(&mut conn).await?;
+        let _ = conn.close().await;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::backend(format!("migrating {}", store.where_()), e))?;
+        Ok(store)
+    }
+
+    fn where_(&self) -> String {
+        match &self.schema {
+            Some(s) => format!("{} (schema {s})", self.place),
+            None => self.place.clone(),
+        }
+    }
+
+    /// The schema named by the URL, if any.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// Drops the store's schema and everything in it (for tests and tenants); refused for
+    /// a store opened without `schema=`.
+    pub async fn drop_schema(&self) -> Result<(), StoreError> {
+        let Some(s) = &self.schema else {
+            return Err(StoreError::Invalid(
+                "this store names no schema; nothing to drop".into(),
+            ));
+        };
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{s}\" CASCADE"))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| pg(format!("dropping schema {s:?}"), e))?;
+        Ok(())
+    }
+
+    /// The pool, for tests and tools.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Refuses a schema migrated or formatted by a newer smsreport, before touching it.
+    async fn refuse_newer(&self, conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+        let ctx = || format!("reading the schema version of {}", self.where_());
+        let (has_migrations, has_info): (bool, bool) = sqlx::query_as(
+            "SELECT to_regclass('_sqlx_migrations') IS NOT NULL, to_regclass('schema_info') IS NOT NULL",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| pg(ctx(), e))?;
+        let known: BTreeSet<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        if has_migrations {
+            let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations")
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(|e| pg(ctx(), e))?;
+            if let Some((v,)) = applied.iter().find(|(v,)| !known.contains(v)) {
+                return Err(newer(
+                    &self.where_(),
+                    format!(
+                        "it has schema migration {v}; this smsreport knows up to {}",
+                        known.last().copied().unwrap_or(0)
+                    ),
+                ));
+            }
+        }
+        if has_info {
+            let format: Option<(i64,)> =
+                sqlx::query_as("SELECT value FROM schema_info WHERE key = 'format'")
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(|e| pg(ctx(), e))?;
+            if let Some((f,)) = format.filter(|(f,)| *f > FORMAT) {
+                return Err(newer(
+                    &self.where_(),
+                    format!("format {f}; this smsreport writes format {FORMAT}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error inside the ingest transaction: a database error may be retried.
+enum TxError {
+    Sql(sqlx::Error),
+    Store(StoreError),
+}
+
+impl From<sqlx::Error> for TxError {
+    fn from(e: sqlx::Error) -> Self {
+        TxError::Sql(e)
+    }
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        TxError::Store(e)
+    }
+}
+
+fn retryable(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "40001" || c == "40P01")
+}
+
+/// The locks a batch takes before loading: advisory locks on campaigns and lists
+/// (key, exclusive?), sorted by key; and `ingest_locks` buckets, sorted.
+fn lock_plan(events: &[Event], needs: &Needs) -> (Vec<i64>, Vec<bool>, Vec<i32>) {
+    let mut adv: BTreeMap<i64, bool> = BTreeMap::new();
+    let defined: BTreeSet<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Campaign(c) => Some(c.campaign_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    for c in &needs.campaigns {
+        let k = key_hash(b'C', &[c]) as i64;
+        *adv.entry(k).or_default() |= defined.contains(c.as_str());
+    }
+    for l in &needs.lists {
+        adv.insert(key_hash(b'L', &[l]) as i64, true);
+    }
+    let mut buckets: BTreeSet<i32> = BTreeSet::new();
+    let mut bucket = |h: u64| {
+        buckets.insert((h % LOCK_BUCKETS) as i32);
+    };
+    for m in &needs.messages {
+        bucket(key_hash(b'M', &[m]));
+    }
+    for (l, r) in &needs.contacts {
+        bucket(key_hash(b'K', &[l, r]));
+    }
+    for e in &needs.click_event_ids {
+        bucket(key_hash(b'E', &[e]));
+    }
+    // Click identities and first clicks both lock their (campaign, link, recipient).
+    for k in &needs.click_keys {
+        bucket(key_hash(b'P', &[&k.campaign_id, &k.link_id, &k.recipient]));
+    }
+    for (c, l, r) in &needs.unique_pairs {
+        bucket(key_hash(b'P', &[c, l, r]));
+    }
+    let (keys, modes) = adv.into_iter().unzip();
+    (keys, modes, buckets.into_iter().collect())
+}
+
+impl PgStore {
+    async fn try_ingest(
+        &self,
+        events: &[Event],
+        needs: &Needs,
+        locks: &(Vec<i64>, Vec<bool>, Vec<i32>),
+    ) -> Result<Vec<Outcome>, TxError> {
+        let mut tx = self.pool.begin().await?;
+        let (keys, modes, buckets) = locks;
+        if !keys.is_empty() {
+            sqlx::query(
+                "SELECT count(*) FROM (SELECT CASE WHEN x THEN pg_advisory_xact_lock(k)::text \
+                 ELSE pg_advisory_xact_lock_shared(k)::text END \
+                 FROM unnest($1::int8[], $2::bool[]) AS u(k, x)) s",
+            )
+            .bind(keys)
+            .bind(modes)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !buckets.is_empty() {
+            sqlx::query(
+                "SELECT count(*) FROM (SELECT bucket FROM ingest_locks \
+                 WHERE bucket = ANY($1) ORDER BY bucket FOR UPDATE) s",
+            )
+            .bind(buckets)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let loaded = load(&mut tx, needs).await?;
+        let (outcomes, changes) = apply(loaded, events);
+        if !changes.is_empty() {
+            write(&mut tx, &changes).await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
+
+const LINKS_BY_PAIR: &str = "SELECT t.code, t.campaign_id, t.link_id, t.message_id, t.recipient \
+     FROM tracked_links t JOIN unnest($1::text[], $2::text[]) AS u(m, l) \
+     ON t.message_id = u.m AND t.link_id = u.l";
+
+async fn links_by_pair(
+    tx: &mut Transaction<'_, Postgres>,
+    links: &[&TrackedLink],
+    into: &mut StoredLinks,
+) -> Result<(), sqlx::Error> {
+    let (m, l): (Vec<&str>, Vec<&str>) = links
+        .iter()
+        .map(|t| (t.message_id.as_str(), t.link_id.as_str()))
+        .unzip();
+    let rows: Vec<LinkRow> = sqlx::query_as(LINKS_BY_PAIR)
+        .bind(&m)
+        .bind(&l)
+        .fetch_all(&mut **tx)
+        .await?;
+    for r in rows {
+        let t = link_of(r);
+        into.insert((t.message_id.clone(), t.link_id.clone()), t);
+    }
+    Ok(())
+}
+
+impl PgStore {
+    async fn try_save_links(&self, links: &[TrackedLink]) -> Result<Vec<TrackedLink>, TxError> {
+        let distinct = distinct_links(links);
+        let mut tx = self.pool.begin().await?;
+        let mut stored = StoredLinks::new();
+        links_by_pair(&mut tx, &distinct, &mut stored).await?;
+        let new: Vec<&TrackedLink> = distinct
+            .into_iter()
+            .filter(|t| !stored.contains_key(&(t.message_id.clone(), t.link_id.clone())))
+            .collect();
+        if !new.is_empty() {
+            let mut cols: [Vec<&str>; 5] = Default::default();
+            for t in &new {
+                cols[0].push(&t.code);
+                cols[1].push(&t.campaign_id);
+                cols[2].push(&t.link_id);
+                cols[3].push(&t.message_id);
+                cols[4].push(&t.recipient);
+            }
+            sqlx::query(
+                "INSERT INTO tracked_links (code, campaign_id, link_id, message_id, recipient) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&cols[0])
+            .bind(&cols[1])
+            .bind(&cols[2])
+            .bind(&cols[3])
+            .bind(&cols[4])
+            .execute(&mut *tx)
+            .await?;
+            links_by_pair(&mut tx, &new, &mut stored).await?;
+        }
+        // A taken code leaves its link unstored: the answer is a conflict, and dropping
+        // the transaction rolls the whole call back.
+        let answer = links_answer(links, &stored)?;
+        tx.commit().await?;
+        Ok(answer)
+    }
+}
+
+async fn load(tx: &mut Transaction<'_, Postgres>, n: &Needs) -> Result<Loaded, TxError> {
+    let mut l = Loaded::default();
+    if !n.campaigns.is_empty() {
+        let ids: Vec<&str> = n.campaigns.iter().map(String::as_str).collect();
+        let rows: Vec<CampaignRow> = sqlx::query_as(
+            "SELECT campaign_id, name, list_id, link_tracking, created_at, links \
+             FROM campaigns WHERE campaign_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in rows {
+            let def = campaign_of(r)?;
+            l.campaigns.insert(def.campaign_id.clone(), def);
+        }
+    }
+    if !n.lists.is_empty() {
+        let ids: Vec<&str> = n.lists.iter().map(String::as_str).collect();
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT list_id, name FROM lists WHERE list_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&mut **tx)
+                .await?;
+        l.lists.extend(rows);
+    }
+    if !n.contacts.is_empty() {
+        let (a, b): (Vec<&str>, Vec<&str>) = n
+            .contacts
+            .iter()
+            .map(|(x, y)| (x.as_str(), y.as_str()))
+            .unzip();
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT c.list_id, c.recipient, c.name FROM contacts c \
+             JOIN unnest($1::text[], $2::text[]) AS u(l, r) ON c.list_id = u.l AND c.recipient = u.r",
+        )
+        .bind(&a)
+        .bind(&b)
+        .fetch_all(&mut **tx)
+        .await?;
+        for (list, r, name) in rows {
+            l.contacts.insert((list, r), name);
+        }
+    }
+    if !n.messages.is_empty() {
+        let ids: Vec<&str> = n.messages.iter().map(String::as_str).collect();
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT message_id, campaign_id, recipient, parts, at, status, status_at, error_code \
+             FROM messages WHERE message_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in rows {
+            let m = message_of(r)?;
+            l.messages.insert(m.message_id.clone(), m);
+        }
+        let rows: Vec<(String, i64, i64, Option<String>)> = sqlx::query_as(
+            "SELECT message_id, status, at, error_code FROM pending_statuses WHERE message_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut **tx)
+        .await?;
+        for (id, s, at, code) in rows {
+            if !l.messages.contains_key(&id) {
+                l.pending.insert(id, key_of(s, at, code)?);
+            }
+        }
+    }
+    if !n.click_event_ids.is_empty() {
+        let ids: Vec<&str> = n.click_event_ids.iter().map(String::as_str).collect();
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT event_id FROM event_clicks WHERE event_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&mut **tx)
+                .await?;
+        l.click_event_ids.extend(rows.into_iter().map(|(id,)| id));
+    }
+    if !n.click_keys.is_empty() {
+        let mut c = Vec::new();
+        let mut k = Vec::new();
+        let mut r = Vec::new();
+        let mut at = Vec::new();
+        for key in &n.click_keys {
+            c.push(key.campaign_id.as_str());
+            k.push(key.link_id.as_str());
+            r.push(key.recipient.as_str());
+            at.push(key.at.0);
+        }
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT x.campaign_id, x.link_id, x.recipient, x.at FROM clicks x \
+             JOIN unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS u(c, l, r, a) \
+             ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r AND x.at = u.a",
+        )
+        .bind(&c)
+        .bind(&k)
+        .bind(&r)
+        .bind(&at)
+        .fetch_all(&mut **tx)
+        .await?;
+        for (campaign_id, link_id, recipient, at) in rows {
+            l.click_keys.insert(ClickKey {
+                campaign_id,
+                link_id,
+                recipient,
+                at: Millis(at),
+            });
+        }
+    }
+    if !n.unique_pairs.is_empty() {
+        let mut c = Vec::new();
+        let mut k = Vec::new();
+        let mut r = Vec::new();
+        for (a, b, d) in &n.unique_pairs {
+            c.push(a.as_str());
+            k.push(b.as_str());
+            r.push(d.as_str());
+        }
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT x.campaign_id, x.link_id, x.recipient FROM unique_pairs x \
+             JOIN unnest($1::text[], $2::text[], $3::text[]) AS u(c, l, r) \
+             ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r",
+        )
+        .bind(&c)
+        .bind(&k)
+        .bind(&r)
+        .fetch_all(&mut **tx)
+        .await?;
+        l.unique_pairs.extend(rows);
+    }
+    if !n.status_events.is_empty() {
+        let cols = seen_columns(n.status_events.iter());
+        let rows: Vec<(String, i64, i64, bool, String)> = sqlx::query_as(
+            "SELECT s.message_id, s.at, s.status, s.has_code, s.error_code FROM status_events_seen s \
+             JOIN unnest($1::text[], $2::int8[], $3::int8[], $4::bool[], $5::text[]) AS u(m, a, st, h, c) \
+             ON s.message_id = u.m AND s.at = u.a AND s.status = u.st AND s.has_code = u.h AND s.error_code = u.c",
+        )
+        .bind(&cols.0)
+        .bind(&cols.1)
+        .bind(&cols.2)
+        .bind(&cols.3)
+        .bind(&cols.4)
+        .fetch_all(&mut **tx)
+        .await?;
+        for (m, at, s, has, code) in rows {
+            l.status_events
+                .insert((m, key_of(s, at, has.then_some(code))?));
+        }
+    }
+    Ok(l)
+}
+
+type SeenColumns<'a> = (Vec<&'a str>, Vec<i64>, Vec<i64>, Vec<bool>, Vec<&'a str>);
+
+fn seen_columns<'a>(
+    it: impl Iterator<Item = &'a (String, smsreport_core::StatusKey)>,
+) -> SeenColumns<'a> {
+    let mut c: SeenColumns<'a> = Default::default();
+    for (m, k) in it {
+        c.0.push(m);
+        c.1.push(k.at.0);
+        c.2.push(k.status.rank() as i64);
+        c.3.push(k.error_code.is_some());
+        c.4.push(k.error_code.as_deref().unwrap_or(""));
+    }
+    c
+}
+
+async fn write(tx: &mut Transaction<'_, Postgres>, ch: &Changes) -> Result<(), sqlx::Error> {
+    if !ch.campaigns.is_empty() {
+        let mut id = Vec::new();
+        let mut name = Vec::new();
+        let mut list = Vec::new();
+        let mut track = Vec::new();
+        let mut created = Vec::new();
+        let mut links = Vec::new();
+        for c in &ch.campaigns {
+            id.push(c.campaign_id.as_str());
+            name.push(c.name.as_str());
+            list.push(c.contact_list.as_deref());
+            track.push(c.link_tracking);
+            created.push(c.created_at.map(|m| m.0));
+            links.push(links_json(c));
+        }
+        sqlx::query(
+            "INSERT INTO campaigns (campaign_id, name, list_id, link_tracking, created_at, links) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::int8[], $6::text[]) \
+             ON CONFLICT (campaign_id) DO UPDATE SET name = EXCLUDED.name, list_id = EXCLUDED.list_id, \
+             link_tracking = EXCLUDED.link_tracking, created_at = EXCLUDED.created_at, links = EXCLUDED.links",
+        )
+        .bind(&id)
+        .bind(&name)
+        .bind(&list)
+        .bind(&track)
+        .bind(&created)
+        .bind(&links)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !ch.lists.is_empty() {
+        let (id, name): (Vec<&str>, Vec<&str>) = ch
+            .lists
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .unzip();
+        sqlx::query(
+            "INSERT INTO lists (list_id, name) SELECT * FROM unnest($1::text[], $2::text[]) \
+             ON CONFLICT (list_id) DO UPDATE SET name = EXCLUDED.name",
+        )
+        .bind(&id)
+        .bind(&name)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !ch.contacts.is_empty() {
+        let mut l = Vec::new();
+        let mut r = Vec::new();
+        let mut n = Vec::new();
+        for c in &ch.contacts {
+            l.push(c.list_id.as_str());
+            r.push(c.recipient.as_str());
+            n.push(c.name.as_deref());
+        }
+        sqlx::query(
+            "INSERT INTO contacts (list_id, recipient, name) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) \
+             ON CONFLICT (list_id, recipient) DO UPDATE SET name = EXCLUDED.name",
+        )
+        .bind(&l)
+        .bind(&r)
+        .bind(&n)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !ch.messages.is_empty() {
+        let mut id = Vec::new();
+        let mut camp = Vec::new();
+        let mut rcpt = Vec::new();
+        let mut parts = Vec::new();
+        let mut at = Vec::new();
+        let mut st = Vec::new();
+        let mut st_at = Vec::new();
+        let mut code = Vec::new();
+        let mut row = Vec::new();
+        for m in &ch.messages {
+            let r = &m.record;
+            let (s, a, c, rr) = status_columns(r);
+            id.push(r.message_id.as_str());
+            camp.push(r.campaign_id.as_str());
+            rcpt.push(r.recipient.as_str());
+            parts.push(r.parts as i64);
+            at.push(r.at.0);
+            st.push(s);
+            st_at.push(a);
+            code.push(c);
+            row.push(rr);
+        }
+        sqlx::query(
+            "INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::text[], $9::int8[]) \
+             ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status, status_at = EXCLUDED.status_at, \
+             error_code = EXCLUDED.error_code, row_rank = EXCLUDED.row_rank",
+        )
+        .bind(&id)
+        .bind(&camp)
+        .bind(&rcpt)
+        .bind(&parts)
+        .bind(&at)
+        .bind(&st)
+        .bind(&st_at)
+        .bind(&code)
+        .bind(&row)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !ch.pending_set.is_empty() {
+        let mut id = Vec::new();
+        let mut st = Vec::new();
+        let mut at = Vec::new();
+        let mut code = Vec::new();
+        for (m, k) in &ch.pending_set {
+            id.push(m.as_str());
+            st.push(k.status.rank() as i64);
+            at.push(k.at.0);
+            code.push(k.error_code.as_deref());
+        }
+        sqlx::query(
+            "INSERT INTO pending_statuses (message_id, status, at, error_code) \
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[]) \
+             ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status, at = EXCLUDED.at, \
+             error_code = EXCLUDED.error_code",
+        )
+        .bind(&id)
+        .bind(&st)
+        .bind(&at)
+        .bind(&code)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !ch.pending_cleared.is_empty() {
+        sqlx::query("DELETE FROM pending_statuses WHERE message_id = ANY($1)")
+            .bind(&ch.pending_cleared)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let (with_id, without): (Vec<&ClickRecord>, Vec<&ClickRecord>) =
+        ch.clicks.iter().partition(|c| c.event_id.is_some());
+    if !with_id.is_empty() {
+        let mut e = Vec::new();
+        let (c, l, r, at, ua, bot) = click_columns(&with_id);
+        for k in &with_id {
+            e.push(k.event_id.as_deref().unwrap_or_default());
+        }
+        sqlx::query(
+            "INSERT INTO event_clicks (event_id, campaign_id, link_id, recipient, at, user_agent, bot) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::bool[]) \
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(&e)
+        .bind(&c)
+        .bind(&l)
+        .bind(&r)
+        .bind(&at)
+        .bind(&ua)
+        .bind(&bot)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !without.is_empty() {
+        let (c, l, r, at, ua, bot) = click_columns(&without);
+        sqlx::query(
+            "INSERT INTO clicks (campaign_id, link_id, recipient, at, user_agent, bot) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bool[]) \
+             ON CONFLICT (campaign_id, link_id, recipient, at) DO NOTHING",
+        )
+        .bind(&c)
+        .bind(&l)
+        .bind(&r)
+        .bind(&at)
+        .bind(&ua)
+        .bind(&bot)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !ch.status_events.is_empty() {
+        let cols = seen_columns(ch.status_events.iter());
+        sqlx::query(
+            "INSERT INTO status_events_seen (message_id, at, status, has_code, error_code) \
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::bool[], $5::text[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&cols.0)
+        .bind(&cols.1)
+        .bind(&cols.2)
+        .bind(&cols.3)
+        .bind(&cols.4)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !ch.unique_pairs.is_empty() {
+        let mut c = Vec::new();
+        let mut l = Vec::new();
+        let mut r = Vec::new();
+        for (a, b, d) in &ch.unique_pairs {
+            c.push(a.as_str());
+            l.push(b.as_str());
+            r.push(d.as_str());
+        }
+        sqlx::query(
+            "INSERT INTO unique_pairs (campaign_id, link_id, recipient) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(&c)
+        .bind(&l)
+        .bind(&r)
+        .execute(&mut **tx)
+        .await?;
+    }
+    // Counters: BTreeMap order, so every transaction updates rows in the same order.
+    let mut camp = (Vec::new(), Vec::new(), Vec::new());
+    let mut rcpt = (Vec::new(), Vec::new(), Vec::new());
+    let mut subs = (Vec::new(), Vec::new());
+    for (counter, delta) in &ch.counters {
+        match counter {
+            Counter::Campaign(id, c) => {
+                camp.0.push(id.as_str());
+                camp.1.push(c.name());
+                camp.2.push(*delta);
+            }
+            Counter::RecipientClicks {
+                campaign_id,
+                recipient,
+            } => {
+                rcpt.0.push(campaign_id.as_str());
+                rcpt.1.push(recipient.as_str());
+                rcpt.2.push(*delta);
+            }
+            Counter::Subscribers(list) => {
+                subs.0.push(list.as_str());
+                subs.1.push(*delta);
+            }
+        }
+    }
+    if !camp.0.is_empty() {
+        sqlx::query(
+            "INSERT INTO campaign_counters (campaign_id, name, value) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) \
+             ON CONFLICT (campaign_id, name) DO UPDATE SET value = campaign_counters.value + EXCLUDED.value",
+        )
+        .bind(&camp.0)
+        .bind(&camp.1)
+        .bind(&camp.2)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !rcpt.0.is_empty() {
+        sqlx::query(
+            "INSERT INTO recipient_clicks (campaign_id, recipient, clicks) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) \
+             ON CONFLICT (campaign_id, recipient) DO UPDATE SET clicks = recipient_clicks.clicks + EXCLUDED.clicks",
+        )
+        .bind(&rcpt.0)
+        .bind(&rcpt.1)
+        .bind(&rcpt.2)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !subs.0.is_empty() {
+        sqlx::query(
+            "INSERT INTO list_subscribers (list_id, subscribers) \
+             SELECT * FROM unnest($1::text[], $2::int8[]) \
+             ON CONFLICT (list_id) DO UPDATE SET subscribers = list_subscribers.subscribers + EXCLUDED.subscribers",
+        )
+        .bind(&subs.0)
+        .bind(&subs.1)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+type ClickColumns<'a> = (
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<i64>,
+    Vec<Option<&'a str>>,
+    Vec<bool>,
+);
+
+fn click_columns<'a>(clicks: &[&'a ClickRecord]) -> ClickColumns<'a> {
+    let mut c: ClickColumns<'a> = Default::default();
+    for k in clicks {
+        c.0.push(&k.campaign_id);
+        c.1.push(&k.link_id);
+        c.2.push(&k.recipient);
+        c.3.push(k.at.0);
+        c.4.push(k.user_agent.as_deref());
+        c.5.push(k.bot);
+    }
+    c
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
+        let needs = Needs::of(events);
+        let locks = lock_plan(events, &needs);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self.try_ingest(events, &needs, &locks).await {
+                Ok(o) => return Ok(o),
+                Err(TxError::Store(e)) => return Err(e),
+                Err(TxError::Sql(e)) if retryable(&e) && attempt < ATTEMPTS => {
+                    // Back off a little longer each time, with jitter from the clock.
+                    let jitter = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.subsec_nanos() as u64 % 7);
+                    let ms = (5u64 << attempt.min(6)) + jitter;
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                Err(TxError::Sql(e)) => {
+                    return Err(pg(format!("ingesting into {}", self.where_()), e))
+                }
+            }
+        }
+    }
+
+    async fn save_links(&self, links: &[TrackedLink]) -> Result<Vec<TrackedLink>, StoreError> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self.try_save_links(links).await {
+                Ok(v) => return Ok(v),
+                Err(TxError::Store(e)) => return Err(e),
+                Err(TxError::Sql(e)) if retryable(&e) && attempt < ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(5u64 << attempt.min(6))).await;
+                }
+                Err(TxError::Sql(e)) => {
+                    return Err(pg(format!("saving tracked links in {}", self.where_()), e))
+                }
+            }
+        }
+    }
+
+    async fn resolve_link(&self, code: &str) -> Result<Option<TrackedLink>, StoreError> {
+        let row: Option<LinkRow> = sqlx::query_as(
+            "SELECT code, campaign_id, link_id, message_id, recipient FROM tracked_links WHERE code = $1",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| pg("resolving a tracked link", e))?;
+        Ok(row.map(link_of))
+    }
+
+    async fn totals(&self, campaign_id: &str) -> Result<Option<CampaignTotals>, StoreError> {
+        let ctx = || format!("reading campaign {campaign_id:?}");
+        let row: Option<CampaignRow> = sqlx::query_as(
+            "SELECT campaign_id, name, list_id, link_tracking, created_at, links \
+             FROM campaigns WHERE campaign_id = $1",
+        )
+        .bind(campaign_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| pg(ctx(), e))?;
+        let Some(row) = row else { return Ok(None) };
+        let def = campaign_of(row)?;
+        let list = match &def.contact_list {
+            None => None,
+            Some(id) => {
+                let r: Option<(String, i64)> = sqlx::query_as(
+                    "SELECT COALESCE((SELECT name FROM lists WHERE list_id = $1), ''), \
+                     COALESCE((SELECT subscribers FROM list_subscribers WHERE list_id = $1), 0)",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| pg(ctx(), e))?;
+                r
+            }
+        };
+        let counters: Vec<(String, i64)> =
+            sqlx::query_as("SELECT name, value FROM campaign_counters WHERE campaign_id = $1")
+                .bind(campaign_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| pg(ctx(), e))?;
+        totals_of(def, list, counters).map(Some)
+    }
+
+    async fn all_totals(&self) -> Result<Vec<CampaignTotals>, StoreError> {
+        let ctx = "reading the campaigns";
+        let defs: Vec<CampaignRow> = sqlx::query_as(
+            "SELECT campaign_id, name, list_id, link_tracking, created_at, links FROM campaigns",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| pg(ctx, e))?;
+        let lists: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT l.list_id, l.name, COALESCE(s.subscribers, 0) FROM lists l \
+             LEFT JOIN list_subscribers s ON s.list_id = l.list_id \
+             WHERE l.list_id IN (SELECT list_id FROM campaigns)",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| pg(ctx, e))?;
+        let counters: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT campaign_id, name, value FROM campaign_counters")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| pg(ctx, e))?;
+        assemble(defs, lists, counters)
+    }
+
+    async fn messages(
+        &self,
+        campaign_id: &str,
+        row: Option<Row>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
+        let statuses: &[Status] = row.map_or(&Status::ALL, |r| r.statuses());
+        let ranks: Vec<i64> = statuses.iter().map(|s| s.rank() as i64).collect();
+        let rows: Vec<(String, String, String, i64, i64, Option<i64>, Option<i64>, Option<String>, i64)> =
+            sqlx::query_as(
+                "SELECT m.message_id, m.campaign_id, m.recipient, m.parts, m.at, m.status, m.status_at, \
+                 m.error_code, COALESCE(rc.clicks, 0) FROM messages m \
+                 LEFT JOIN recipient_clicks rc ON rc.campaign_id = m.campaign_id AND rc.recipient = m.recipient \
+                 WHERE m.campaign_id = $1 AND m.row_rank = ANY($2) AND ($3::text IS NULL OR m.message_id > $3) \
+                 ORDER BY m.message_id LIMIT $4",
+            )
+            .bind(campaign_id)
+            .bind(&ranks)
+            .bind(after)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| pg(format!("reading the messages of campaign {campaign_id:?}"), e))?;
+        rows.into_iter()
+            .map(|(a, b, c, d, e, f, g, h, clicks)| {
+                Ok((message_of((a, b, c, d, e, f, g, h))?, clicks))
+            })
+            .collect()
+    }
+
+    async fn recount(&self) -> Result<Recount, StoreError> {
+        let ctx = "recounting";
+        let mut rc = Recount::default();
+        {
+            let mut rows = sqlx::query_as::<_, MessageRow>(
+                "SELECT message_id, campaign_id, recipient, parts, at, status, status_at, error_code FROM messages",
+            )
+            .fetch(&self.pool);
+            while let Some(r) = rows.try_next().await.map_err(|e| pg(ctx, e))? {
+                rc.message(&message_of(r)?);
+            }
+        }
+        {
+            let mut rows = sqlx::query_as::<_, (Option<String>, String, String, String, i64, Option<String>, bool)>(
+                "SELECT event_id, campaign_id, link_id, recipient, at, user_agent, bot FROM event_clicks \
+                 UNION ALL SELECT NULL, campaign_id, link_id, recipient, at, user_agent, bot FROM clicks",
+            )
+            .fetch(&self.pool);
+            while let Some((event_id, campaign_id, link_id, recipient, at, user_agent, bot)) =
+                rows.try_next().await.map_err(|e| pg(ctx, e))?
+            {
+                rc.click(&ClickRecord {
+                    campaign_id,
+                    link_id,
+                    recipient,
+                    at: Millis(at),
+                    user_agent,
+                    event_id,
+                    bot,
+                });
+            }
+        }
+        {
+            let mut rows =
+                sqlx::query_as::<_, (String,)>("SELECT list_id FROM contacts").fetch(&self.pool);
+            while let Some((list,)) = rows.try_next().await.map_err(|e| pg(ctx, e))? {
+                rc.contact(&list);
+            }
+        }
+        Ok(rc)
+    }
+}

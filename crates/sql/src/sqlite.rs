@@ -1,0 +1,732 @@
+//! The SQLite store.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use serde_json::{json, Value};
+use smsreport_core::engine::{
+    apply, Changes, ClickKey, ClickRecord, Counter, Loaded, MessageRecord, Needs, Outcome,
+};
+use smsreport_core::report::{CampaignTotals, Recount};
+use smsreport_core::{Event, Millis, Row, Status, Store, StoreError, TrackedLink};
+use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::Sqlite;
+
+use crate::{
+    assemble, campaign_of, distinct_links, key_of, link_of, links_answer, links_json, message_of,
+    newer, status_columns, totals_of, CampaignRow, LinkRow, MessageRow, StoredLinks, FORMAT,
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// smsreport in one SQLite file. Cheap to clone. Ingests are serialised (SQLite has one
+/// writer): within a process by a mutex, across processes by `BEGIN IMMEDIATE`.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+    ingest: Arc<tokio::sync::Mutex<()>>,
+}
+
+fn lite(context: impl Into<String>, e: sqlx::Error) -> StoreError {
+    StoreError::backend(context, e)
+}
+
+/// A JSON array parameter for `json_each`.
+fn js(v: Value) -> String {
+    v.to_string()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in file `path` and migrates it. A file
+    /// migrated by a newer smsreport is refused and left untouched.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let place = format!("the SQLite store {}", path.display());
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await
+            .map_err(|e| lite(format!("opening {place}"), e))?;
+        let store = SqliteStore {
+            pool,
+            path: path.to_owned(),
+            ingest: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        store.refuse_newer(&place).await?;
+        MIGRATOR
+            .run(&store.pool)
+            .await
+            .map_err(|e| StoreError::backend(format!("migrating {place}"), e))?;
+        Ok(store)
+    }
+
+    /// The file the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn refuse_newer(&self, place: &str) -> Result<(), StoreError> {
+        let ctx = || format!("reading the schema version of {place}");
+        let tables: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('_sqlx_migrations', 'schema_info')",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| lite(ctx(), e))?;
+        let has = |t: &str| tables.iter().any(|(n,)| n == t);
+        let known: BTreeSet<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        if has("_sqlx_migrations") {
+            let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| lite(ctx(), e))?;
+            if let Some((v,)) = applied.iter().find(|(v,)| !known.contains(v)) {
+                return Err(newer(
+                    place,
+                    format!(
+                        "it has schema migration {v}; this smsreport knows up to {}",
+                        known.last().copied().unwrap_or(0)
+                    ),
+                ));
+            }
+        }
+        if has("schema_info") {
+            let f: Option<(i64,)> =
+                sqlx::query_as("SELECT value FROM schema_info WHERE key = 'format'")
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| lite(ctx(), e))?;
+            if let Some((f,)) = f.filter(|(f,)| *f > FORMAT) {
+                return Err(newer(
+                    place,
+                    format!("format {f}; this smsreport writes format {FORMAT}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn load(conn: &mut SqliteConnection, n: &Needs) -> Result<Loaded, StoreError> {
+    let ctx = "loading state for an ingest";
+    let e = |e| lite(ctx, e);
+    let mut l = Loaded::default();
+    if !n.campaigns.is_empty() {
+        let rows: Vec<CampaignRow> = sqlx::query_as(
+            "SELECT campaign_id, name, list_id, link_tracking, created_at, links \
+             FROM campaigns WHERE campaign_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(js(json!(n.campaigns)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(e)?;
+        for r in rows {
+            let def = campaign_of(r)?;
+            l.campaigns.insert(def.campaign_id.clone(), def);
+        }
+    }
+    if !n.lists.is_empty() {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT list_id, name FROM lists WHERE list_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(js(json!(n.lists)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(e)?;
+        l.lists.extend(rows);
+    }
+    if !n.contacts.is_empty() {
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT c.list_id, c.recipient, c.name FROM json_each(?1) j \
+             JOIN contacts c ON c.list_id = j.value ->> 0 AND c.recipient = j.value ->> 1",
+        )
+        .bind(js(json!(n.contacts)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(e)?;
+        for (list, r, name) in rows {
+            l.contacts.insert((list, r), name);
+        }
+    }
+    if !n.messages.is_empty() {
+        let ids = js(json!(n.messages));
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT message_id, campaign_id, recipient, parts, at, status, status_at, error_code \
+             FROM messages WHERE message_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(e)?;
+        for r in rows {
+            let m = message_of(r)?;
+            l.messages.insert(m.message_id.clone(), m);
+        }
+        let rows: Vec<(String, i64, i64, Option<String>)> = sqlx::query_as(
+            "SELECT message_id, status, at, error_code FROM pending_statuses \
+             WHERE message_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(e)?;
+        for (id, s, at, code) in rows {
+            if !l.messages.contains_key(&id) {
+                l.pending.insert(id, key_of(s, at, code)?);
+            }
+        }
+    }
+    if !n.click_event_ids.is_empty() {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT event_id FROM event_clicks WHERE event_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(js(json!(n.click_event_ids)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(e)?;
+        l.click_event_ids.extend(rows.into_iter().map(|(id,)| id));
+    }
+    if !n.click_keys.is_empty() {
+        let keys: Vec<Value> = n
+            .click_keys
+            .iter()
+            .map(|k| json!([k.campaign_id, k.link_id, k.recipient, k.at.0]))
+            .collect();
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT x.campaign_id, x.link_id, x.recipient, x.at FROM json_each(?1) j \
+             JOIN clicks x ON x.campaign_id = j.value ->> 0 AND x.link_id = j.value ->> 1 \
+             AND x.recipient = j.value ->> 2 AND x.at = j.value ->> 3",
+        )
+        .bind(js(Value::Array(keys)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(e)?;
+        for (campaign_id, link_id, recipient, at) in rows {
+            l.click_keys.insert(ClickKey {
+                campaign_id,
+                link_id,
+                recipient,
+                at: Millis(at),
+            });
+        }
+    }
+    if !n.unique_pairs.is_empty() {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT x.campaign_id, x.link_id, x.recipient FROM json_each(?1) j \
+             JOIN unique_pairs x ON x.campaign_id = j.value ->> 0 AND x.link_id = j.value ->> 1 \
+             AND x.recipient = j.value ->> 2",
+        )
+        .bind(js(json!(n.unique_pairs)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(e)?;
+        l.unique_pairs.extend(rows);
+    }
+    if !n.status_events.is_empty() {
+        let rows: Vec<(String, i64, i64, bool, String)> = sqlx::query_as(
+            "SELECT s.message_id, s.at, s.status, s.has_code, s.error_code FROM json_each(?1) j \
+             JOIN status_events_seen s ON s.message_id = j.value ->> 0 AND s.at = j.value ->> 1 \
+             AND s.status = j.value ->> 2 AND s.has_code = j.value ->> 3 AND s.error_code = j.value ->> 4",
+        )
+        .bind(seen_json(n.status_events.iter()))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(e)?;
+        for (m, at, s, has, code) in rows {
+            l.status_events
+                .insert((m, key_of(s, at, has.then_some(code))?));
+        }
+    }
+    Ok(l)
+}
+
+fn seen_json<'a>(it: impl Iterator<Item = &'a (String, smsreport_core::StatusKey)>) -> String {
+    js(Value::Array(
+        it.map(|(m, k)| {
+            json!([
+                m,
+                k.at.0,
+                k.status.rank() as i64,
+                k.error_code.is_some() as i64,
+                k.error_code.as_deref().unwrap_or("")
+            ])
+        })
+        .collect(),
+    ))
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &str, rows: Vec<Value>) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(sql)
+        .bind(js(Value::Array(rows)))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| lite("writing an ingest", e))?;
+    Ok(())
+}
+
+async fn write(conn: &mut SqliteConnection, ch: &Changes) -> Result<(), StoreError> {
+    exec(
+        conn,
+        "INSERT INTO campaigns (campaign_id, name, list_id, link_tracking, created_at, links) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5 \
+         FROM json_each(?1) j WHERE true \
+         ON CONFLICT (campaign_id) DO UPDATE SET name = excluded.name, list_id = excluded.list_id, \
+         link_tracking = excluded.link_tracking, created_at = excluded.created_at, links = excluded.links",
+        ch.campaigns
+            .iter()
+            .map(|c| {
+                json!([
+                    c.campaign_id,
+                    c.name,
+                    c.contact_list,
+                    c.link_tracking as i64,
+                    c.created_at.map(|m| m.0),
+                    links_json(c)
+                ])
+            })
+            .collect(),
+    )
+    .await?;
+    exec(
+        conn,
+        "INSERT INTO lists (list_id, name) SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?1) j \
+         WHERE true ON CONFLICT (list_id) DO UPDATE SET name = excluded.name",
+        ch.lists.iter().map(|(a, b)| json!([a, b])).collect(),
+    )
+    .await?;
+    exec(
+        conn,
+        "INSERT INTO contacts (list_id, recipient, name) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?1) j \
+         WHERE true ON CONFLICT (list_id, recipient) DO UPDATE SET name = excluded.name",
+        ch.contacts
+            .iter()
+            .map(|c| json!([c.list_id, c.recipient, c.name]))
+            .collect(),
+    )
+    .await?;
+    exec(
+        conn,
+        "INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, \
+         j.value ->> 6, j.value ->> 7, j.value ->> 8 FROM json_each(?1) j WHERE true \
+         ON CONFLICT (message_id) DO UPDATE SET status = excluded.status, status_at = excluded.status_at, \
+         error_code = excluded.error_code, row_rank = excluded.row_rank",
+        ch.messages
+            .iter()
+            .map(|m| {
+                let r = &m.record;
+                let (s, a, c, rr) = status_columns(r);
+                json!([
+                    r.message_id,
+                    r.campaign_id,
+                    r.recipient,
+                    r.parts as i64,
+                    r.at.0,
+                    s,
+                    a,
+                    c,
+                    rr
+                ])
+            })
+            .collect(),
+    )
+    .await?;
+    exec(
+        conn,
+        "INSERT INTO pending_statuses (message_id, status, at, error_code) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?1) j \
+         WHERE true ON CONFLICT (message_id) DO UPDATE SET status = excluded.status, at = excluded.at, \
+         error_code = excluded.error_code",
+        ch.pending_set
+            .iter()
+            .map(|(m, k)| json!([m, k.status.rank() as i64, k.at.0, k.error_code]))
+            .collect(),
+    )
+    .await?;
+    exec(
+        conn,
+        "DELETE FROM pending_statuses WHERE message_id IN (SELECT value FROM json_each(?1))",
+        ch.pending_cleared.iter().map(|m| json!(m)).collect(),
+    )
+    .await?;
+    let (with_id, without): (Vec<&ClickRecord>, Vec<&ClickRecord>) =
+        ch.clicks.iter().partition(|c| c.event_id.is_some());
+    exec(
+        conn,
+        "INSERT INTO event_clicks (event_id, campaign_id, link_id, recipient, at, user_agent, bot) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, \
+         j.value ->> 6 FROM json_each(?1) j WHERE true ON CONFLICT (event_id) DO NOTHING",
+        with_id
+            .iter()
+            .map(|k| {
+                json!([
+                    k.event_id,
+                    k.campaign_id,
+                    k.link_id,
+                    k.recipient,
+                    k.at.0,
+                    k.user_agent,
+                    k.bot as i64
+                ])
+            })
+            .collect(),
+    )
+    .await?;
+    exec(
+        conn,
+        "INSERT INTO clicks (campaign_id, link_id, recipient, at, user_agent, bot) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5 \
+         FROM json_each(?1) j WHERE true ON CONFLICT (campaign_id, link_id, recipient, at) DO NOTHING",
+        without
+            .iter()
+            .map(|k| {
+                json!([
+                    k.campaign_id,
+                    k.link_id,
+                    k.recipient,
+                    k.at.0,
+                    k.user_agent,
+                    k.bot as i64
+                ])
+            })
+            .collect(),
+    )
+    .await?;
+    if !ch.status_events.is_empty() {
+        sqlx::query(
+            "INSERT INTO status_events_seen (message_id, at, status, has_code, error_code) \
+             SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 \
+             FROM json_each(?1) j WHERE true ON CONFLICT DO NOTHING",
+        )
+        .bind(seen_json(ch.status_events.iter()))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| lite("writing an ingest", e))?;
+    }
+    exec(
+        conn,
+        "INSERT INTO unique_pairs (campaign_id, link_id, recipient) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?1) j \
+         WHERE true ON CONFLICT DO NOTHING",
+        ch.unique_pairs.iter().map(|p| json!(p)).collect(),
+    )
+    .await?;
+    let mut camp = Vec::new();
+    let mut rcpt = Vec::new();
+    let mut subs = Vec::new();
+    for (counter, delta) in &ch.counters {
+        match counter {
+            Counter::Campaign(id, c) => camp.push(json!([id, c.name(), delta])),
+            Counter::RecipientClicks {
+                campaign_id,
+                recipient,
+            } => rcpt.push(json!([campaign_id, recipient, delta])),
+            Counter::Subscribers(list) => subs.push(json!([list, delta])),
+        }
+    }
+    exec(
+        conn,
+        "INSERT INTO campaign_counters (campaign_id, name, value) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?1) j WHERE true \
+         ON CONFLICT (campaign_id, name) DO UPDATE SET value = campaign_counters.value + excluded.value",
+        camp,
+    )
+    .await?;
+    exec(
+        conn,
+        "INSERT INTO recipient_clicks (campaign_id, recipient, clicks) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?1) j WHERE true \
+         ON CONFLICT (campaign_id, recipient) DO UPDATE SET clicks = recipient_clicks.clicks + excluded.clicks",
+        rcpt,
+    )
+    .await?;
+    exec(
+        conn,
+        "INSERT INTO list_subscribers (list_id, subscribers) \
+         SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?1) j WHERE true \
+         ON CONFLICT (list_id) DO UPDATE SET subscribers = list_subscribers.subscribers + excluded.subscribers",
+        subs,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn links_by_pair(
+    conn: &mut SqliteConnection,
+    links: &[&TrackedLink],
+    into: &mut StoredLinks,
+) -> Result<(), StoreError> {
+    let pairs: Vec<Value> = links
+        .iter()
+        .map(|t| json!([t.message_id, t.link_id]))
+        .collect();
+    let rows: Vec<LinkRow> = sqlx::query_as(
+        "SELECT t.code, t.campaign_id, t.link_id, t.message_id, t.recipient FROM json_each(?1) j \
+         JOIN tracked_links t ON t.message_id = j.value ->> 0 AND t.link_id = j.value ->> 1",
+    )
+    .bind(js(Value::Array(pairs)))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| lite("reading tracked links", e))?;
+    for r in rows {
+        let t = link_of(r);
+        into.insert((t.message_id.clone(), t.link_id.clone()), t);
+    }
+    Ok(())
+}
+
+async fn save_links(
+    conn: &mut SqliteConnection,
+    links: &[TrackedLink],
+) -> Result<Vec<TrackedLink>, StoreError> {
+    let distinct = distinct_links(links);
+    let mut stored = StoredLinks::new();
+    links_by_pair(conn, &distinct, &mut stored).await?;
+    let new: Vec<&TrackedLink> = distinct
+        .into_iter()
+        .filter(|t| !stored.contains_key(&(t.message_id.clone(), t.link_id.clone())))
+        .collect();
+    exec(
+        conn,
+        "INSERT INTO tracked_links (code, campaign_id, link_id, message_id, recipient) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 \
+         FROM json_each(?1) j WHERE true ON CONFLICT DO NOTHING",
+        new.iter()
+            .map(|t| json!([t.code, t.campaign_id, t.link_id, t.message_id, t.recipient]))
+            .collect(),
+    )
+    .await?;
+    links_by_pair(conn, &new, &mut stored).await?;
+    links_answer(links, &stored)
+}
+
+impl SqliteStore {
+    /// Starts a write transaction (`BEGIN IMMEDIATE`), the only one in this process.
+    async fn begin_write(
+        &self,
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, PoolConnection<Sqlite>), StoreError> {
+        let guard = self.ingest.lock().await;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| lite("connecting to the SQLite store", e))?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| lite("starting a write", e))?;
+        Ok((guard, conn))
+    }
+}
+
+/// Commits a write transaction when its work succeeded, else rolls it back.
+async fn finish<T>(
+    conn: &mut PoolConnection<Sqlite>,
+    result: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match result {
+        Ok(v) => {
+            sqlx::query("COMMIT")
+                .execute(&mut **conn)
+                .await
+                .map_err(|e| lite("committing a write", e))?;
+            Ok(v)
+        }
+        Err(e) => {
+            // Best effort: the error that matters is the first one.
+            let _ = sqlx::query("ROLLBACK").execute(&mut **conn).await;
+            Err(e)
+        }
+    }
+}
+
+async fn ingest_in(
+    conn: &mut SqliteConnection,
+    events: &[Event],
+) -> Result<Vec<Outcome>, StoreError> {
+    let loaded = load(conn, &Needs::of(events)).await?;
+    let (outcomes, changes) = apply(loaded, events);
+    if !changes.is_empty() {
+        write(conn, &changes).await?;
+    }
+    Ok(outcomes)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn save_links(&self, links: &[TrackedLink]) -> Result<Vec<TrackedLink>, StoreError> {
+        let (_guard, mut conn) = self.begin_write().await?;
+        let r = save_links(&mut conn, links).await;
+        finish(&mut conn, r).await
+    }
+
+    async fn resolve_link(&self, code: &str) -> Result<Option<TrackedLink>, StoreError> {
+        let row: Option<LinkRow> = sqlx::query_as(
+            "SELECT code, campaign_id, link_id, message_id, recipient FROM tracked_links WHERE code = ?1",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| lite("resolving a tracked link", e))?;
+        Ok(row.map(link_of))
+    }
+
+    async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
+        let (_guard, mut conn) = self.begin_write().await?;
+        let r = ingest_in(&mut conn, events).await;
+        finish(&mut conn, r).await
+    }
+
+    async fn totals(&self, campaign_id: &str) -> Result<Option<CampaignTotals>, StoreError> {
+        let ctx = || format!("reading campaign {campaign_id:?}");
+        let row: Option<CampaignRow> = sqlx::query_as(
+            "SELECT campaign_id, name, list_id, link_tracking, created_at, links \
+             FROM campaigns WHERE campaign_id = ?1",
+        )
+        .bind(campaign_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| lite(ctx(), e))?;
+        let Some(row) = row else { return Ok(None) };
+        let def = campaign_of(row)?;
+        let list = match &def.contact_list {
+            None => None,
+            Some(id) => {
+                let r: Option<(String, i64)> = sqlx::query_as(
+                    "SELECT COALESCE((SELECT name FROM lists WHERE list_id = ?1), ''), \
+                     COALESCE((SELECT subscribers FROM list_subscribers WHERE list_id = ?1), 0)",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| lite(ctx(), e))?;
+                r
+            }
+        };
+        let counters: Vec<(String, i64)> =
+            sqlx::query_as("SELECT name, value FROM campaign_counters WHERE campaign_id = ?1")
+                .bind(campaign_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| lite(ctx(), e))?;
+        totals_of(def, list, counters).map(Some)
+    }
+
+    async fn all_totals(&self) -> Result<Vec<CampaignTotals>, StoreError> {
+        let ctx = "reading the campaigns";
+        let defs: Vec<CampaignRow> = sqlx::query_as(
+            "SELECT campaign_id, name, list_id, link_tracking, created_at, links FROM campaigns",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| lite(ctx, e))?;
+        let lists: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT l.list_id, l.name, COALESCE(s.subscribers, 0) FROM lists l \
+             LEFT JOIN list_subscribers s ON s.list_id = l.list_id \
+             WHERE l.list_id IN (SELECT list_id FROM campaigns)",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| lite(ctx, e))?;
+        let counters: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT campaign_id, name, value FROM campaign_counters")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| lite(ctx, e))?;
+        assemble(defs, lists, counters)
+    }
+
+    async fn messages(
+        &self,
+        campaign_id: &str,
+        row: Option<Row>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
+        let statuses: &[Status] = row.map_or(&Status::ALL, |r| r.statuses());
+        let ranks: Vec<i64> = statuses.iter().map(|s| s.rank() as i64).collect();
+        let rows: Vec<(String, String, String, i64, i64, Option<i64>, Option<i64>, Option<String>, i64)> =
+            sqlx::query_as(
+                "SELECT m.message_id, m.campaign_id, m.recipient, m.parts, m.at, m.status, m.status_at, \
+                 m.error_code, COALESCE(rc.clicks, 0) FROM messages m \
+                 LEFT JOIN recipient_clicks rc ON rc.campaign_id = m.campaign_id AND rc.recipient = m.recipient \
+                 WHERE m.campaign_id = ?1 AND m.row_rank IN (SELECT value FROM json_each(?2)) \
+                 AND (?3 IS NULL OR m.message_id > ?3) \
+                 ORDER BY m.message_id LIMIT ?4",
+            )
+            .bind(campaign_id)
+            .bind(js(json!(ranks)))
+            .bind(after)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| lite(format!("reading the messages of campaign {campaign_id:?}"), e))?;
+        rows.into_iter()
+            .map(|(a, b, c, d, e, f, g, h, clicks)| {
+                Ok((message_of((a, b, c, d, e, f, g, h))?, clicks))
+            })
+            .collect()
+    }
+
+    async fn recount(&self) -> Result<Recount, StoreError> {
+        let ctx = "recounting";
+        let mut rc = Recount::default();
+        {
+            let mut rows = sqlx::query_as::<_, MessageRow>(
+                "SELECT message_id, campaign_id, recipient, parts, at, status, status_at, error_code FROM messages",
+            )
+            .fetch(&self.pool);
+            while let Some(r) = rows.try_next().await.map_err(|e| lite(ctx, e))? {
+                rc.message(&message_of(r)?);
+            }
+        }
+        {
+            let mut rows = sqlx::query_as::<_, (Option<String>, String, String, String, i64, Option<String>, bool)>(
+                "SELECT event_id, campaign_id, link_id, recipient, at, user_agent, bot FROM event_clicks \
+                 UNION ALL SELECT NULL, campaign_id, link_id, recipient, at, user_agent, bot FROM clicks",
+            )
+            .fetch(&self.pool);
+            while let Some((event_id, campaign_id, link_id, recipient, at, user_agent, bot)) =
+                rows.try_next().await.map_err(|e| lite(ctx, e))?
+            {
+                rc.click(&ClickRecord {
+                    campaign_id,
+                    link_id,
+                    recipient,
+                    at: Millis(at),
+                    user_agent,
+                    event_id,
+                    bot,
+                });
+            }
+        }
+        {
+            let mut rows =
+                sqlx::query_as::<_, (String,)>("SELECT list_id FROM contacts").fetch(&self.pool);
+            while let Some((list,)) = rows.try_next().await.map_err(|e| lite(ctx, e))? {
+                rc.contact(&list);
+            }
+        }
+        Ok(rc)
+    }
+}
