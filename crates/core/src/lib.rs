@@ -22,6 +22,7 @@
 
 pub mod engine;
 pub mod event;
+pub mod gateway;
 pub mod ingest;
 pub mod report;
 pub mod status;
