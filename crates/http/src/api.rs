@@ -1,0 +1,338 @@
+//! `/v1/events`, the campaign list, reports, the recipients drill-down, and message
+//! registration.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use smsreport_core::event::{check_id, is_e164, Event, MessageEvent};
+use smsreport_core::gateway::Params;
+use smsreport_core::ingest::{ingest_lines, split_lines, Summary};
+use smsreport_core::report::RecipientQuery;
+use smsreport_core::{Outcome, Row};
+
+use crate::links;
+use crate::tz::Zone;
+use crate::{json_response, now, ApiError, AppState};
+
+/// Lines per store call: a big body is ingested in several durable steps.
+const BATCH_LINES: usize = 2_000;
+
+/// The body of a request, or the answer for one that cannot be read: `413` over the
+/// limit, `400` otherwise.
+pub(crate) fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over the limit of {limit} bytes"),
+            )
+        } else {
+            ApiError::bad_request(format!("could not read the body: {}", r.body_text()))
+        }
+    })
+}
+
+/// The query string's parameters.
+pub(crate) fn query(q: &Option<String>) -> Result<Params, ApiError> {
+    Params::parse(q.as_deref().unwrap_or(""))
+        .map_err(|r| ApiError::bad_request(format!("query: {r}")))
+}
+
+#[derive(Serialize)]
+struct RejectedLine {
+    line: u64,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct IngestAnswer {
+    ingested: u64,
+    duplicates: u64,
+    rejected: Vec<RejectedLine>,
+}
+
+/// `POST /v1/events`: NDJSON in; counts and rejected lines out, once durable.
+pub(crate) async fn events(
+    State(st): State<AppState>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let b = body(b, st.cfg.body_limit)?;
+    if let Err(e) = std::str::from_utf8(&b) {
+        return Err(ApiError::bad_request(format!(
+            "the body is not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        )));
+    }
+    let mut lines = split_lines(&b);
+    drop(b);
+    let mut summary = Summary::default();
+    let mut rejected = Vec::new();
+    while !lines.is_empty() {
+        let rest = lines.split_off(lines.len().min(BATCH_LINES));
+        let batch = std::mem::replace(&mut lines, rest);
+        let outcomes = ingest_lines(&*st.store, batch).await;
+        let outcomes = match outcomes {
+            Ok(o) => o,
+            Err(e) => {
+                st.metrics.events(&summary);
+                let done = summary;
+                return Err(ApiError::from(e)
+                    .with("ingested_before_failure", done.ingested.into())
+                    .with("duplicates_before_failure", done.duplicates.into()));
+            }
+        };
+        for o in outcomes {
+            summary.add(&o.outcome);
+            if let Outcome::Rejected(r) = o.outcome {
+                rejected.push(RejectedLine {
+                    line: o.line.number,
+                    reason: r.reason,
+                });
+            }
+        }
+    }
+    st.metrics.events(&summary);
+    Ok(json_response(
+        StatusCode::OK,
+        &IngestAnswer {
+            ingested: summary.ingested,
+            duplicates: summary.duplicates,
+            rejected,
+        },
+    ))
+}
+
+/// `GET /v1/campaigns`.
+pub(crate) async fn campaigns(State(st): State<AppState>) -> Result<Response, ApiError> {
+    Ok(json_response(StatusCode::OK, &st.store.campaigns().await?))
+}
+
+/// `GET /v1/campaigns/{id}/report?format=json|csv&tz=Area/City`.
+pub(crate) async fn report(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = query(&q)?;
+    let csv = match q.get("format") {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format: {other:?} is not a report format (json or csv)"
+            )))
+        }
+    };
+    let report = match q.get("tz") {
+        None => st.store.report(&id).await?,
+        Some(name) => {
+            let zone = Zone::get(name).map_err(|e| ApiError::bad_request(format!("tz: {e}")))?;
+            st.store
+                .report_with_offset(&id, &move |t| zone.offset_minutes(t))
+                .await?
+        }
+    };
+    if !csv {
+        return Ok(json_response(StatusCode::OK, &report));
+    }
+    let mut out = Vec::new();
+    crate::csv::report_csv(&report, &mut out)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let disposition = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}-report.csv\"",
+        report.campaign_id
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    Ok((
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// `GET /v1/campaigns/{id}/recipients?status=ROW&limit=N&after=CURSOR`.
+pub(crate) async fn recipients(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = query(&q)?;
+    let row = match q.get("status") {
+        None | Some("") => None,
+        Some(s) => Some(
+            s.parse::<Row>()
+                .map_err(|e| ApiError::bad_request(format!("status: {e}")))?,
+        ),
+    };
+    let limit = match q.get("limit") {
+        None | Some("") => 1000,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=10_000).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "limit: {s:?} is not a number from 1 to 10000"
+                )))
+            }
+        },
+    };
+    let query = RecipientQuery {
+        row,
+        after: q.get("after").filter(|a| !a.is_empty()).map(str::to_owned),
+        limit,
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &st.store.recipients(&id, &query).await?,
+    ))
+}
+
+/// The most messages one registration request may hold.
+pub const MAX_MESSAGES: usize = 10_000;
+
+#[derive(serde::Deserialize)]
+struct MessagesIn {
+    messages: Vec<MessageIn>,
+}
+
+#[derive(serde::Deserialize)]
+struct MessageIn {
+    message_id: String,
+    recipient: String,
+    text: String,
+    parts: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct MessageOut {
+    message_id: String,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct MessageRejected {
+    message_id: String,
+    reason: String,
+}
+
+/// `POST /v1/campaigns/{id}/messages`: registers messages (a `message` event each, at
+/// the current time) and answers their texts with campaign links made tracked links.
+///
+/// The whole body is checked first: one bad message is a `400` and nothing is stored.
+/// A message the store refuses (its id is already another campaign's or recipient's)
+/// is left out of the answer and the answer is `409`, naming it; the others are
+/// registered. Registering the same message again gives the same short URLs.
+pub(crate) async fn messages(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let b = body(b, st.cfg.body_limit)?;
+    let input: MessagesIn =
+        serde_json::from_slice(&b).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+    if input.messages.len() > MAX_MESSAGES {
+        return Err(ApiError::bad_request(format!(
+            "messages: at most {MAX_MESSAGES} per request, not {}",
+            input.messages.len()
+        )));
+    }
+    let totals =
+        st.store.totals(&id).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, format!("no campaign named {id:?}"))
+        })?;
+    let at = now();
+    let mut events = Vec::with_capacity(input.messages.len());
+    for (i, m) in input.messages.iter().enumerate() {
+        let bad = |field: &str, problem: String| {
+            ApiError::bad_request(format!("messages[{i}].{field}: {problem}"))
+        };
+        check_id(&m.message_id).map_err(|p| bad("message_id", p))?;
+        if !is_e164(&m.recipient) {
+            return Err(bad(
+                "recipient",
+                format!(
+                    "{:?} is not an E.164 phone number (+ and 7 to 15 digits)",
+                    m.recipient
+                ),
+            ));
+        }
+        let parts = match &m.parts {
+            None | Some(serde_json::Value::Null) => 1,
+            Some(serde_json::Value::Number(n)) => match n.as_u64() {
+                Some(p @ 1..=255) => p as u8,
+                _ => return Err(bad("parts", format!("must be 1 to 255, not {n}"))),
+            },
+            Some(_) => return Err(bad("parts", "must be an integer".into())),
+        };
+        events.push(Event::Message(MessageEvent {
+            message_id: m.message_id.clone(),
+            campaign_id: id.clone(),
+            recipient: m.recipient.clone(),
+            parts,
+            at,
+        }));
+    }
+    let outcomes = if events.is_empty() {
+        Vec::new()
+    } else {
+        st.store.ingest(&events).await?
+    };
+    let mut summary = Summary::default();
+    outcomes.iter().for_each(|o| summary.add(o));
+    st.metrics.events(&summary);
+    let mut accepted = Vec::new();
+    let mut rejected = Vec::new();
+    for (m, o) in input.messages.into_iter().zip(outcomes) {
+        match o {
+            Outcome::Rejected(r) => rejected.push(MessageRejected {
+                message_id: m.message_id,
+                reason: r.reason,
+            }),
+            _ => accepted.push(m),
+        }
+    }
+    let texts = if totals.def.link_tracking {
+        let pairs: Vec<(String, String, String)> = accepted
+            .into_iter()
+            .map(|m| (m.message_id, m.recipient, m.text))
+            .collect();
+        links::track(&*st.store, &st.cfg.public_url, &totals.def, pairs).await?
+    } else {
+        accepted
+            .into_iter()
+            .map(|m| (m.message_id, m.text))
+            .collect()
+    };
+    let out: Vec<MessageOut> = texts
+        .into_iter()
+        .map(|(message_id, text)| MessageOut { message_id, text })
+        .collect();
+    if rejected.is_empty() {
+        return Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "messages": out }),
+        ));
+    }
+    let n = rejected.len();
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        format!(
+            "{n} message{} not registered (see \"rejected\"); the others were",
+            if n == 1 { " was" } else { "s were" }
+        ),
+    )
+    .with(
+        "rejected",
+        serde_json::to_value(&rejected).unwrap_or_default(),
+    )
+    .with("messages", serde_json::to_value(&out).unwrap_or_default()))
+}

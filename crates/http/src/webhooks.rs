@@ -1,0 +1,242 @@
+//! SMS gateways' delivery callbacks: Twilio, Kannel, Jasmin and SMPP receipts.
+//!
+//! Each answer comes once the status is durable. A callback that breaks its format's
+//! rules is a `400` naming the field. With `?campaign_id=ID` and a callback that names
+//! the recipient, the message is registered in that campaign first (same ingest call);
+//! a campaign that does not exist is a `404` and nothing is stored.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use smsreport_core::event::check_id;
+use smsreport_core::gateway::{self, Callback, LineFormat, Params, Parsed};
+use smsreport_core::ingest::{split_lines, Summary};
+use smsreport_core::{Millis, Outcome, Rejection};
+
+use crate::api::{body, query};
+use crate::auth::{ct_eq, twilio_signature_ok};
+use crate::{json_response, now, ApiError, AppState};
+
+/// Checks `?key=` when a webhook key is configured: `403` without the right one.
+fn check_key(st: &AppState, q: &Params) -> Result<(), ApiError> {
+    if let Some(key) = &st.cfg.webhook_key {
+        let ok = q
+            .get("key")
+            .is_some_and(|k| ct_eq(k.as_bytes(), key.as_bytes()));
+        if !ok {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "this webhook needs ?key=KEY (the --webhook-key)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `campaign_id` of the query, checked.
+fn campaign_id(q: &Params) -> Result<Option<String>, ApiError> {
+    match q.get("campaign_id") {
+        None | Some("") => Ok(None),
+        Some(c) => {
+            check_id(c).map_err(|e| ApiError::bad_request(format!("campaign_id: {e}")))?;
+            Ok(Some(c.to_owned()))
+        }
+    }
+}
+
+/// A form body's parameters.
+fn form(b: &Bytes) -> Result<Params, ApiError> {
+    let text =
+        std::str::from_utf8(b).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+    Params::parse(text).map_err(|r| ApiError::bad_request(r.reason))
+}
+
+/// Ingests one callback; the outcome, or the answer for a rejected one.
+async fn ingest_one(
+    st: &AppState,
+    gateway: &'static str,
+    parsed: Result<Callback, Rejection>,
+    campaign_id: Option<String>,
+    received: Millis,
+) -> Result<Outcome, ApiError> {
+    let callback = parsed.map_err(|r| {
+        st.metrics.callback(gateway, &Outcome::Rejected(r.clone()));
+        ApiError::bad_request(r.reason)
+    })?;
+    if let (Some(c), Some(_)) = (&campaign_id, &callback.recipient) {
+        if st.store.totals(c).await?.is_none() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("campaign_id: no campaign named {c:?}"),
+            ));
+        }
+    }
+    let parsed = Parsed {
+        callback,
+        campaign_id,
+    };
+    let outcome = gateway::ingest_callbacks(&*st.store, vec![Ok(parsed)], received)
+        .await?
+        .pop()
+        .unwrap_or(Outcome::Duplicate);
+    st.metrics.callback(gateway, &outcome);
+    match outcome {
+        Outcome::Rejected(r) => Err(ApiError::bad_request(r.reason)),
+        o => Ok(o),
+    }
+}
+
+fn counts(o: &Outcome) -> Response {
+    let mut s = Summary::default();
+    s.add(o);
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({"ingested": s.ingested, "duplicates": s.duplicates}),
+    )
+}
+
+/// `POST /v1/webhooks/twilio`: a status callback, signed when `--twilio-auth-token` is
+/// set (`403` for a missing or wrong `X-Twilio-Signature`).
+pub(crate) async fn twilio(
+    State(st): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let b = body(b, st.cfg.body_limit)?;
+    let q = query(&raw)?;
+    let fields = form(&b)?;
+    if let Some(token) = &st.cfg.twilio_auth_token {
+        // Twilio signs the URL it was given: PUBLIC_URL + path + query.
+        let url = format!(
+            "{}{}",
+            st.cfg.public_url,
+            uri.path_and_query().map_or(uri.path(), |p| p.as_str())
+        );
+        let ok = headers
+            .get("x-twilio-signature")
+            .is_some_and(|s| twilio_signature_ok(token, &url, &fields.0, s.as_bytes()));
+        if !ok {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "X-Twilio-Signature is missing or does not match this request",
+            ));
+        }
+    }
+    let received = now();
+    let o = ingest_one(
+        &st,
+        "twilio",
+        gateway::twilio(&fields, received),
+        campaign_id(&q)?,
+        received,
+    )
+    .await?;
+    Ok(counts(&o))
+}
+
+/// `GET` or `POST /v1/webhooks/kannel`: a DLR, parameters in the query (and, for `POST`,
+/// a form body).
+pub(crate) async fn kannel(
+    State(st): State<AppState>,
+    method: Method,
+    RawQuery(raw): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let b = body(b, st.cfg.body_limit)?;
+    let q = query(&raw)?;
+    check_key(&st, &q)?;
+    let mut params = q.clone();
+    if method == Method::POST {
+        params.extend(form(&b)?);
+    }
+    let received = now();
+    let o = ingest_one(
+        &st,
+        "kannel",
+        gateway::kannel(&params, received),
+        campaign_id(&q)?,
+        received,
+    )
+    .await?;
+    Ok(counts(&o))
+}
+
+/// `POST /v1/webhooks/jasmin`: an HTTP DLR; answers `ACK/Jasmin` (Jasmin retries
+/// otherwise).
+pub(crate) async fn jasmin(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let b = body(b, st.cfg.body_limit)?;
+    let q = query(&raw)?;
+    check_key(&st, &q)?;
+    let fields = form(&b)?;
+    let received = now();
+    ingest_one(
+        &st,
+        "jasmin",
+        gateway::jasmin(&fields, received),
+        campaign_id(&q)?,
+        received,
+    )
+    .await?;
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        "ACK/Jasmin",
+    )
+        .into_response())
+}
+
+/// `POST /v1/webhooks/smpp`: one SMPP delivery receipt per line. Answers like
+/// `/v1/events` (`{"ingested", "duplicates", "rejected": [{"line", "reason"}]}`); `400`
+/// when no line was taken (an empty body, or every line rejected).
+pub(crate) async fn smpp(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let b = body(b, st.cfg.body_limit)?;
+    let q = query(&raw)?;
+    check_key(&st, &q)?;
+    if std::str::from_utf8(&b).is_err() {
+        return Err(ApiError::bad_request("the body is not UTF-8 text"));
+    }
+    let lines = split_lines(&b);
+    if lines.is_empty() {
+        return Err(ApiError::bad_request(
+            "the body holds no receipt (one SMPP delivery receipt per line)",
+        ));
+    }
+    let received = now();
+    let outcomes = gateway::ingest_lines(&*st.store, LineFormat::Smpp, lines, received).await?;
+    let mut s = Summary::default();
+    let mut rejected = Vec::new();
+    for o in &outcomes {
+        s.add(&o.outcome);
+        st.metrics.callback("smpp", &o.outcome);
+        if let Outcome::Rejected(r) = &o.outcome {
+            rejected.push(serde_json::json!({"line": o.line.number, "reason": r.reason}));
+        }
+    }
+    if s.ingested + s.duplicates == 0 {
+        let reason = rejected
+            .first()
+            .and_then(|r| r["reason"].as_str())
+            .unwrap_or("rejected")
+            .to_owned();
+        return Err(ApiError::bad_request(reason).with("rejected", rejected.into()));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({"ingested": s.ingested, "duplicates": s.duplicates, "rejected": rejected}),
+    ))
+}
