@@ -6,28 +6,31 @@ use std::sync::Arc;
 use smsreport_core::report::RecipientQuery;
 use smsreport_core::synth::{self, SynthConfig};
 use smsreport_core::{Millis, Row, Store};
+use smsreport_http::tz::Zone;
 
 use crate::failure::Failure;
 use crate::ingest::{self, Progress, TextLines};
 use crate::output::{self, RecipientsWriter};
-use crate::{Command, Format, DEFAULT_STORE};
+use crate::{Command, Format, InputFormat, DEFAULT_STORE};
 
 /// The demo campaign's id.
 pub const DEMO_CAMPAIGN: &str = "demo-spring-sale";
 
 /// Runs one command; the result is the exit status.
 pub async fn run(command: Command, store: Arc<dyn Store>, store_url: &str) -> Result<u8, Failure> {
+    let store_arc = store.clone();
     let store = &*store;
     match command {
         Command::Ingest {
             input,
-            format: _,
+            format,
             rejects,
-        } => ingest::command(store, &input, rejects.as_deref()).await,
+        } => ingest::command(store, &input, format, rejects.as_deref()).await,
         Command::Report {
             campaign_id,
             format,
-        } => report(store, &campaign_id, format).await,
+            tz,
+        } => report(store, &campaign_id, format, tz.as_deref()).await,
         Command::Campaigns { format } => campaigns(store, format).await,
         Command::Recipients {
             campaign_id,
@@ -36,6 +39,7 @@ pub async fn run(command: Command, store: Arc<dyn Store>, store_url: &str) -> Re
         } => recipients(store, &campaign_id, status, format).await,
         Command::Verify => verify(store).await,
         Command::Demo => demo(store, store_url).await,
+        Command::Serve(args) => crate::serve::run(args, store_arc).await,
     }
 }
 
@@ -55,8 +59,21 @@ fn write_report(
     }
 }
 
-async fn report(store: &dyn Store, campaign_id: &str, format: Format) -> Result<u8, Failure> {
-    let report = store.report(campaign_id).await?;
+async fn report(
+    store: &dyn Store,
+    campaign_id: &str,
+    format: Format,
+    tz: Option<&str>,
+) -> Result<u8, Failure> {
+    let report = match tz {
+        None => store.report(campaign_id).await?,
+        Some(name) => {
+            let zone = Zone::get(name).map_err(|e| Failure::Usage(format!("--tz: {e}")))?;
+            store
+                .report_with_offset(campaign_id, &move |t| zone.offset_minutes(t))
+                .await?
+        }
+    };
     let mut out = stdout();
     write_report(&report, format, &mut out)?;
     out.flush()?;
@@ -151,7 +168,7 @@ async fn demo(store: &dyn Store, store_url: &str) -> Result<u8, Failure> {
     let cfg = demo_config();
     let mut source = TextLines::new(synth::events(&cfg));
     let progress = Progress::new(None, "events");
-    let result = ingest::run(store, &mut source, None, &progress).await;
+    let result = ingest::run(store, &mut source, InputFormat::Ndjson, None, &progress).await;
     progress.finish();
     let summary = result.map_err(|(_, f)| f)?;
     if summary.rejected > 0 {

@@ -8,10 +8,12 @@ use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use smsreport_core::gateway::{self, LineFormat};
 use smsreport_core::ingest::{ingest_lines, Line, LineReader, Summary};
-use smsreport_core::{Outcome, Store};
+use smsreport_core::{Millis, Outcome, Store};
 
 use crate::failure::Failure;
+use crate::InputFormat;
 
 /// At most this many lines per store call.
 pub const BATCH_LINES: usize = 2_000;
@@ -122,6 +124,7 @@ impl Progress {
 pub async fn run(
     store: &dyn Store,
     source: &mut dyn LineSource,
+    format: InputFormat,
     mut rejects: Option<&mut dyn Write>,
     progress: &Progress,
 ) -> Result<Summary, (Summary, Failure)> {
@@ -148,7 +151,11 @@ pub async fn run(
             }
         }
         if !batch.is_empty() {
-            let outcomes = match ingest_lines(store, batch).await {
+            let result = match gateway_format(format) {
+                None => ingest_lines(store, batch).await,
+                Some(f) => gateway::ingest_lines(store, f, batch, now()).await,
+            };
+            let outcomes = match result {
                 Ok(o) => o,
                 Err(e) => return Err((summary, e.into())),
             };
@@ -175,11 +182,31 @@ pub async fn run(
     }
 }
 
-/// The `ingest` command: reads `input` (`-` for standard input), prints one summary
-/// line, and gives exit status 2 when any line was rejected.
+/// The gateway format of `--format`, `None` for NDJSON events.
+fn gateway_format(f: InputFormat) -> Option<LineFormat> {
+    match f {
+        InputFormat::Ndjson => None,
+        InputFormat::Smpp => Some(LineFormat::Smpp),
+        InputFormat::Kannel => Some(LineFormat::Kannel),
+        InputFormat::Jasmin => Some(LineFormat::Jasmin),
+        InputFormat::Twilio => Some(LineFormat::Twilio),
+    }
+}
+
+/// Now, as the time of receipt of gateway lines that carry no time of their own.
+fn now() -> Millis {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Millis(ms)
+}
+
+/// The `ingest` command: reads `input` (`-` for standard input) in `format`, prints one
+/// summary line, and gives exit status 2 when any line was rejected.
 pub async fn command(
     store: &dyn Store,
     input: &str,
+    format: InputFormat,
     rejects: Option<&Path>,
 ) -> Result<u8, Failure> {
     let (reader, total): (Box<dyn BufRead>, Option<u64>) = if input == "-" {
@@ -207,6 +234,7 @@ pub async fn command(
     let result = run(
         store,
         &mut source,
+        format,
         rejects_file.as_mut().map(|w| w as &mut dyn Write),
         &progress,
     )

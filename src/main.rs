@@ -13,6 +13,7 @@ mod commands;
 mod failure;
 mod ingest;
 mod output;
+mod serve;
 mod store_url;
 
 use failure::Failure;
@@ -53,6 +54,10 @@ pub enum Command {
         campaign_id: String,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Clicks per month in this time zone (an IANA name such as Europe/Riga); UTC
+        /// without it.
+        #[arg(long, value_name = "ZONE")]
+        tz: Option<String>,
     },
     /// Lists the campaigns, newest first.
     Campaigns {
@@ -73,6 +78,55 @@ pub enum Command {
     Verify,
     /// Fills the store with a realistic sample campaign and prints its report.
     Demo,
+    /// Runs the HTTP service: ingest API, gateway webhooks, tracked links, reports.
+    Serve(ServeArgs),
+}
+
+/// The options of `serve` (SPEC §7); each also from `SMSREPORT_<NAME>`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(
+        long,
+        env = "SMSREPORT_LISTEN",
+        default_value = "127.0.0.1:7878",
+        value_name = "ADDR"
+    )]
+    pub listen: String,
+    /// The API bearer token (and the dashboard's password).
+    #[arg(
+        long,
+        env = "SMSREPORT_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// How the world reaches this server, for tracked links and Twilio signatures;
+    /// default http:// + the listen address.
+    #[arg(long, env = "SMSREPORT_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Twilio's auth token: Twilio callbacks must then carry a valid X-Twilio-Signature.
+    #[arg(
+        long,
+        env = "SMSREPORT_TWILIO_AUTH_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub twilio_auth_token: Option<String>,
+    /// The Kannel, Jasmin and SMPP webhooks then need ?key=KEY.
+    #[arg(
+        long,
+        env = "SMSREPORT_WEBHOOK_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub webhook_key: Option<String>,
+    /// Allows listening on a non-loopback address without --token.
+    #[arg(long, env = "SMSREPORT_INSECURE")]
+    pub insecure: bool,
+    /// The largest request body taken, in bytes.
+    #[arg(long, env = "SMSREPORT_BODY_LIMIT", default_value_t = smsreport_http::DEFAULT_BODY_LIMIT, value_name = "BYTES")]
+    pub body_limit: usize,
 }
 
 /// What `ingest` reads.
@@ -80,6 +134,14 @@ pub enum Command {
 pub enum InputFormat {
     /// One JSON event per line (SPEC §2).
     Ndjson,
+    /// One SMPP delivery receipt text per line.
+    Smpp,
+    /// One Kannel DLR query string per line (type=1&id=…&ts=…).
+    Kannel,
+    /// One Jasmin HTTP DLR form body per line (id=…&level=…&message_status=…).
+    Jasmin,
+    /// One Twilio status callback form body per line (MessageSid=…&MessageStatus=…).
+    Twilio,
 }
 
 /// How output is printed.
@@ -99,7 +161,13 @@ fn parse_row(s: &str) -> Result<Row, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = tokio::runtime::Builder::new_current_thread()
+    // The service uses every core; a command, one thread.
+    let mut builder = if matches!(cli.command, Command::Serve(_)) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let result = builder
         .enable_all()
         .build()
         .map_err(|e| Failure::io("starting the async runtime", e))

@@ -7,26 +7,9 @@ use std::io::{self, Write};
 use smsreport_core::report::{CampaignSummary, RecipientRow};
 use smsreport_core::Report;
 
-/// A field for CSV: quoted (with quotes doubled) when it holds a comma, a quote or a line
-/// break, as RFC 4180 says; as it is otherwise.
-pub fn csv_field(s: &str) -> Cow<'_, str> {
-    if s.contains([',', '"', '\n', '\r']) {
-        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
-    } else {
-        Cow::Borrowed(s)
-    }
-}
-
-/// Writes one CSV record, ended with CRLF as RFC 4180 says.
-pub fn csv_row<S: AsRef<str>>(w: &mut dyn Write, fields: &[S]) -> io::Result<()> {
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            w.write_all(b",")?;
-        }
-        w.write_all(csv_field(f.as_ref()).as_bytes())?;
-    }
-    w.write_all(b"\r\n")
-}
+#[cfg(test)]
+use smsreport_http::csv::csv_field;
+pub use smsreport_http::csv::{csv_row, report_csv};
 
 /// Text from events made safe for a terminal: control characters (a newline in a
 /// campaign name, an escape sequence) are shown escaped instead of acting.
@@ -258,106 +241,6 @@ pub fn report_table(r: &Report, w: &mut dyn Write) -> io::Result<()> {
                 "█".repeat(len as usize)
             )?;
         }
-    }
-    Ok(())
-}
-
-/// The report as `section,metric,value,percent` rows; the metric names are the JSON
-/// report's field names, and `percent` is of the total SMS where it applies.
-pub fn report_csv(r: &Report, w: &mut dyn Write) -> io::Result<()> {
-    csv_row(w, &["section", "metric", "value", "percent"])?;
-    let d = &r.delivery;
-    let pct = |v: u64| {
-        if d.total == 0 {
-            String::new()
-        } else {
-            format!("{:.1}", v as f64 * 100.0 / d.total as f64)
-        }
-    };
-    let mut row = |section: &str, metric: &str, value: String, percent: String| {
-        csv_row(w, &[section, metric, value.as_str(), percent.as_str()])
-    };
-    row(
-        "campaign",
-        "campaign_id",
-        r.campaign_id.clone(),
-        String::new(),
-    )?;
-    row("campaign", "name", r.name.clone(), String::new())?;
-    if let Some(l) = &r.contact_list {
-        row("contact_list", "list_id", l.list_id.clone(), String::new())?;
-        row("contact_list", "name", l.name.clone(), String::new())?;
-        row(
-            "contact_list",
-            "subscribers",
-            l.subscribers.to_string(),
-            String::new(),
-        )?;
-    }
-    for (metric, v) in [
-        ("total", d.total),
-        ("delivered", d.delivered),
-        ("sent", d.sent),
-        ("queued", d.queued),
-        ("undelivered", d.undelivered),
-        ("errors.total", d.errors.total),
-        ("errors.routing", d.errors.routing),
-        ("errors.expired", d.errors.expired),
-        ("errors.rejected", d.errors.rejected),
-        ("other", d.other),
-    ] {
-        row("delivery", metric, v.to_string(), pct(v))?;
-    }
-    row(
-        "delivery",
-        "segments",
-        d.segments.to_string(),
-        String::new(),
-    )?;
-    let l = &r.links;
-    row(
-        "links",
-        "link_tracking",
-        l.link_tracking.to_string(),
-        String::new(),
-    )?;
-    for (metric, v) in [
-        ("total_clicks", l.total_clicks),
-        ("unique_clicks", l.unique_clicks),
-        ("links_clicked", l.links_clicked),
-        ("bot_clicks", l.bot_clicks),
-    ] {
-        row("links", metric, v.to_string(), String::new())?;
-    }
-    if let Some(p) = &l.most_popular {
-        row("links", "most_popular", p.link_id.clone(), String::new())?;
-    }
-    if let Some(c) = l.click_to_open_rate {
-        row(
-            "links",
-            "click_to_open_rate",
-            c.to_string(),
-            format!("{:.1}", c * 100.0),
-        )?;
-    }
-    for k in &l.per_link {
-        let section = format!("link:{}", k.link_id);
-        row(&section, "url", k.url.clone(), String::new())?;
-        row(&section, "clicks", k.clicks.to_string(), String::new())?;
-        row(
-            &section,
-            "unique_clicks",
-            k.unique_clicks.to_string(),
-            String::new(),
-        )?;
-    }
-    for m in &l.clicks_by_month {
-        row(
-            "clicks_by_month",
-            &m.month,
-            m.clicks.to_string(),
-            String::new(),
-        )?;
     }
     Ok(())
 }

@@ -1,0 +1,75 @@
+//! `smsreport serve`: the HTTP service of SPEC §7 (see `smsreport-http`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use smsreport_core::Store;
+use smsreport_http::Config;
+
+use crate::failure::Failure;
+use crate::ServeArgs;
+
+/// Listens, serves until SIGTERM or SIGINT, then finishes the requests in flight.
+///
+/// Refuses (exit 2) a non-loopback address without `--token` unless `--insecure`.
+pub async fn run(args: ServeArgs, store: Arc<dyn Store>) -> Result<u8, Failure> {
+    let empty = |o: &Option<String>, name: &str| -> Result<(), Failure> {
+        match o {
+            Some(v) if v.is_empty() => Err(Failure::Usage(format!("{name} must not be empty"))),
+            _ => Ok(()),
+        }
+    };
+    empty(&args.token, "--token")?;
+    empty(&args.twilio_auth_token, "--twilio-auth-token")?;
+    empty(&args.webhook_key, "--webhook-key")?;
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&args.listen)
+        .await
+        .map_err(|e| {
+            Failure::Usage(format!(
+                "--listen {:?} is not an address (HOST:PORT): {e}",
+                args.listen
+            ))
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Failure::Usage(format!(
+            "--listen {:?} names no address",
+            args.listen
+        )));
+    }
+    if !addrs.iter().all(|a| a.ip().is_loopback()) && args.token.is_none() && !args.insecure {
+        return Err(Failure::Usage(format!(
+            "refusing to listen on {} without --token: it is reachable from other machines; \
+             set --token (or SMSREPORT_TOKEN), or pass --insecure to serve without one",
+            args.listen
+        )));
+    }
+    if let Some(u) = &args.public_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(Failure::Usage(format!(
+                "--public-url {u:?} must start with http:// or https://"
+            )));
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(&addrs[..])
+        .await
+        .map_err(|e| Failure::io(format!("cannot listen on {}", args.listen), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::io("reading the listening address", e))?;
+    let public_url = args.public_url.unwrap_or_else(|| format!("http://{local}"));
+    let cfg = Config {
+        token: args.token,
+        public_url: public_url.clone(),
+        twilio_auth_token: args.twilio_auth_token,
+        webhook_key: args.webhook_key,
+        body_limit: args.body_limit,
+    };
+    eprintln!("smsreport: listening on http://{local} (public URL {public_url})");
+    let app = smsreport_http::router(store, cfg);
+    smsreport_http::serve(listener, app, smsreport_http::shutdown_signal())
+        .await
+        .map_err(|e| Failure::io("serving HTTP", e))?;
+    eprintln!("smsreport: stopped; every answered request is stored");
+    Ok(0)
+}

@@ -1,0 +1,277 @@
+//! End to end: `smsreport serve` as a process (listening, refusing an open address
+//! without a token, stopping on SIGTERM with what it answered stored), `ingest --format`
+//! for the gateway formats, and `report --tz`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_smsreport");
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/conformance/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn cmd(store: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--store").arg(store).args(args);
+    for v in [
+        "SMSREPORT_STORE",
+        "SMSREPORT_TOKEN",
+        "SMSREPORT_LISTEN",
+        "SMSREPORT_PUBLIC_URL",
+        "SMSREPORT_INSECURE",
+        "SMSREPORT_WEBHOOK_KEY",
+        "SMSREPORT_TWILIO_AUTH_TOKEN",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+fn run(store: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = cmd(store, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// One HTTP/1.1 request; (status, body).
+fn http(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let t = text(&buf);
+    let (head, body) = t.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+#[test]
+fn serve_answers_then_stops_on_sigterm_with_everything_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sled:{}", dir.path().join("db").display());
+    let mut child = cmd(
+        &store,
+        &["serve", "--listen", "127.0.0.1:0", "--token", "t0k"],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    assert!(
+        line.contains(&format!("public URL http://{addr}")),
+        "{line}"
+    );
+
+    let auth = "Authorization: Bearer t0k\r\n";
+    let basic = std::fs::read_to_string(fixture("basic.ndjson")).unwrap();
+    let (status, body) = http(&addr, "POST", "/v1/events", auth, &basic);
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["ingested"], 19);
+    assert_eq!(http(&addr, "GET", "/v1/campaigns", "", "").0, 401);
+    assert_eq!(http(&addr, "GET", "/healthz", "", "").0, 200);
+    let (status, csv) = http(
+        &addr,
+        "GET",
+        "/v1/campaigns/spring-sale/report?format=csv",
+        auth,
+        "",
+    );
+    assert_eq!(status, 200);
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("stopped"), "{rest}");
+
+    // What the server answered is stored, and the CLI's CSV is the same bytes.
+    let out = run(&store, &["report", "spring-sale", "--format", "csv"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), csv);
+}
+
+#[test]
+fn serve_refuses_an_open_address_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sled:{}", dir.path().join("db").display());
+    for listen in ["0.0.0.0:0", "[::]:0", "192.0.2.1:7878"] {
+        let out = run(&store, &["serve", "--listen", listen], "");
+        assert_eq!(out.status.code(), Some(2), "{listen}");
+        let err = text(&out.stderr);
+        assert!(err.contains("without --token"), "{err}");
+        assert!(err.contains("--insecure"), "{err}");
+    }
+    let out = run(&store, &["serve", "--listen", "not an address"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&store, &["serve", "--token", ""], "");
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(
+        &store,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            "sms.example",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn ingest_gateway_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sled:{}", dir.path().join("db").display());
+    let setup = [
+        r#"{"type":"campaign","campaign_id":"gw","name":"Gateways"}"#,
+        r#"{"type":"message","message_id":"m5","campaign_id":"gw","recipient":"+37120000001","at":"2026-03-01T09:00:00Z"}"#,
+        r#"{"type":"message","message_id":"m4","campaign_id":"gw","recipient":"+37120000002","at":"2026-03-01T09:00:00Z"}"#,
+        r#"{"type":"message","message_id":"t1","campaign_id":"gw","recipient":"+37120000003","at":"2026-03-01T09:00:00Z"}"#,
+        r#"{"type":"message","message_id":"SM1","campaign_id":"gw","recipient":"+37120000004","at":"2026-03-01T09:00:00Z"}"#,
+    ]
+    .join("\n");
+    assert_eq!(run(&store, &["ingest"], &setup).status.code(), Some(0));
+
+    let rejects = dir.path().join("rejects.txt");
+    let smpp = "id:m5 sub:001 dlvrd:001 submit date:2603010900 done date:2603030900 stat:DELIVRD err:000 text:Sale\n\
+                sub:001 stat:DELIVRD\n";
+    let out = run(
+        &store,
+        &[
+            "ingest",
+            "--format",
+            "smpp",
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ],
+        smpp,
+    );
+    assert_eq!(out.status.code(), Some(2), "a line was rejected");
+    assert_eq!(text(&out.stdout), "ingested 1, duplicates 0, rejected 1\n");
+    assert!(
+        text(&out.stderr).contains("line 2: id: missing"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&rejects).unwrap(),
+        "sub:001 stat:DELIVRD\n"
+    );
+
+    let kannel = "type=2&id=m4&ts=1772355600\n?type=8&id=m4\n";
+    let out = run(&store, &["ingest", "--format", "kannel"], kannel);
+    assert_eq!(text(&out.stdout), "ingested 2, duplicates 0, rejected 0\n");
+    let jasmin = "id=t1&level=2&message_status=EXPIRED&donedate=2603021020&err=027\n";
+    let out = run(&store, &["ingest", "--format", "jasmin"], jasmin);
+    assert_eq!(text(&out.stdout), "ingested 1, duplicates 0, rejected 0\n");
+    // Twilio lines may carry campaign_id to register their message.
+    let twilio = "MessageSid=SM1&MessageStatus=undelivered&ErrorCode=30007\n\
+                  MessageSid=SM2&MessageStatus=delivered&To=%2B37120000005&campaign_id=gw&RawDlrDoneDate=2603011015\n\
+                  MessageSid=SM3&MessageStatus=delivered&To=%2B37120000006&campaign_id=nope\n";
+    let out = run(&store, &["ingest", "--format", "twilio"], twilio);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "ingested 2, duplicates 0, rejected 1\n");
+    assert!(text(&out.stderr).contains("line 3: campaign_id: no campaign named \"nope\""));
+    // Again: the lines with a time of their own are duplicates.
+    let out = run(
+        &store,
+        &["ingest", "--format", "twilio"],
+        twilio.lines().nth(1).unwrap(),
+    );
+    assert_eq!(text(&out.stdout), "ingested 0, duplicates 1, rejected 0\n");
+
+    let out = run(&store, &["report", "gw", "--format", "json"], "");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &r["delivery"];
+    assert_eq!(d["total"], 5);
+    assert_eq!(d["delivered"], 2, "{d}"); // m5, SM2
+    assert_eq!(d["errors"]["routing"], 1, "{d}"); // m4: a later phase than sent
+    assert_eq!(d["errors"]["expired"], 1, "{d}"); // t1
+    assert_eq!(d["errors"]["rejected"], 1, "{d}"); // SM1
+}
+
+#[test]
+fn report_in_a_time_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sled:{}", dir.path().join("db").display());
+    let out = cmd(&store, &["ingest", &fixture("basic.ndjson")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let late = r#"{"type":"click","campaign_id":"spring-sale","link_id":"sale","recipient":"+37120000003","at":"2026-03-31T22:30:00Z"}"#;
+    assert_eq!(run(&store, &["ingest"], late).status.code(), Some(0));
+    let months = |tz: Option<&str>| {
+        let mut args = vec!["report", "spring-sale", "--format", "json"];
+        if let Some(tz) = tz {
+            args.extend(["--tz", tz]);
+        }
+        let out = run(&store, &args, "");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        r["links"]["clicks_by_month"].clone()
+    };
+    assert_eq!(
+        months(None),
+        serde_json::json!([{"month": "2026-03", "clicks": 4}])
+    );
+    assert_eq!(
+        months(Some("Europe/Riga")),
+        serde_json::json!([{"month": "2026-03", "clicks": 3}, {"month": "2026-04", "clicks": 1}])
+    );
+    let out = run(
+        &store,
+        &["report", "spring-sale", "--tz", "Europe/Atlantis"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown time zone \"Europe/Atlantis\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
