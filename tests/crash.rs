@@ -1,82 +1,80 @@
-//! Crash safety of the embedded store: `ingest` killed with SIGKILL at random moments
-//! never leaves totals disagreeing with per-message state, and re-ingesting the same
-//! input after the crashes gives exactly the report of an uninterrupted run.
+//! Crash safety, in the manner of sled's own crash tests: the real binary, killed with
+//! SIGKILL at random moments, never loses what it acknowledged and never counts anything
+//! twice.
 //!
-//! `SMSREPORT_CRASH_CYCLES` sets the number of kills (default 6).
+//! - `ingest` of a generated stream is killed again and again; after each kill `verify`
+//!   passes (totals agree with per-message state), and re-ingesting the stream after the
+//!   kills gives exactly the report of an uninterrupted run. On sled and on PostgreSQL.
+//! - `serve` is killed while clients post batches to `/v1/events`; every batch that got
+//!   a `200` is still there after the restart (posting it again changes nothing), and
+//!   once every batch is in, the report equals a sequential ingest. On sled and on
+//!   PostgreSQL.
+//!
+//! `SMSREPORT_CRASH_CYCLES` sets the number of kills per test (default 20);
+//! `SMSREPORT_CRASH_LONG=1` runs the long mode (200 kills and a four times larger
+//! stream). `SMSREPORT_CRASH_SEED` replays a run's random delays (each test prints its
+//! seed).
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod support;
 
-use smsreport_core::synth::{events, SynthConfig};
-use smsreport_core::Millis;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_smsreport"))
+use support::{
+    assert_verifies, cmd, cycles, http, pg_base, report, run, synth, text, write_lines, PgSchema,
+    Rng, Server,
+};
+
+fn long_mode() -> bool {
+    std::env::var("SMSREPORT_CRASH_LONG").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
-fn run(store: &str, args: &[&str]) -> Output {
-    bin()
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .expect("run smsreport")
+fn kill_cycles() -> u64 {
+    cycles(if long_mode() { 200 } else { 20 })
 }
 
-fn write_events(path: &Path, messages: u64) {
-    let cfg = SynthConfig {
-        campaign_id: "crash".into(),
-        name: "Crash test".into(),
-        messages,
-        seed: 7,
-        start: Millis::parse("2026-03-01T08:00:00Z").unwrap(),
-    };
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    for line in events(&cfg) {
-        writeln!(f, "{line}").unwrap();
+/// Messages in the generated stream (four events each, roughly): a debug build ingests
+/// the default in one to three seconds.
+fn stream_messages() -> u64 {
+    if long_mode() {
+        20_000
+    } else {
+        5_000
     }
-    f.flush().unwrap();
 }
 
-#[test]
-fn killed_ingests_lose_nothing_and_double_count_nothing() {
+/// Kills `ingest` of `input` into `crashed` again and again, checking `verify` after each
+/// kill, then ingests once more to the end and compares with an uninterrupted run into
+/// `reference`.
+fn killed_ingests(name: &str, reference: &str, crashed: &str) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("events.ndjson");
-    write_events(&input, 20_000);
+    write_lines(&input, &synth("crash", stream_messages(), 7));
     let input = input.to_str().unwrap();
 
-    let reference = format!("sled:{}", dir.path().join("reference").display());
-    let out = run(&reference, &["ingest", input]);
+    let started = Instant::now();
+    let out = run(reference, &["ingest", input]);
+    let uninterrupted = started.elapsed();
     assert!(
         out.status.success(),
         "reference ingest: {}",
-        String::from_utf8_lossy(&out.stderr)
+        text(&out.stderr)
     );
-    let want = run(&reference, &["report", "crash", "--format", "json"]);
-    assert!(want.status.success());
+    let want = report(reference, "crash");
 
-    let crashed = format!("sled:{}", dir.path().join("crashed").display());
-    let cycles: u64 = std::env::var("SMSREPORT_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(6);
-    let mut rng = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let cycles = kill_cycles();
+    let mut rng = Rng::from_env_or_clock(name);
+    // Kill anywhere from start-up to near the end of an uninterrupted ingest (a re-ingest
+    // of what is already stored runs a little faster).
+    let span = (uninterrupted.as_millis() as u64 * 4 / 5).max(100);
     let mut killed_mid_way = 0;
     for cycle in 0..cycles {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let delay = Duration::from_millis(20 + rng % 1500);
-        let mut child = bin()
-            .args(["--store", &crashed, "ingest", input])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let delay = Duration::from_millis(rng.between(5, span));
+        let mut child = cmd(crashed, &["ingest", input])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
         std::thread::sleep(delay);
@@ -85,31 +83,219 @@ fn killed_ingests_lose_nothing_and_double_count_nothing() {
         }
         child.kill().ok(); // SIGKILL
         child.wait().unwrap();
-        let v = run(&crashed, &["verify"]);
-        assert!(
-            v.status.success(),
-            "cycle {cycle}, killed after {delay:?}: verify failed:\n{}{}",
-            String::from_utf8_lossy(&v.stdout),
-            String::from_utf8_lossy(&v.stderr)
+        assert_verifies(
+            crashed,
+            &format!("{name}: cycle {cycle}, killed after {delay:?}"),
         );
     }
-    eprintln!("{killed_mid_way} of {cycles} ingests were killed mid-way");
+    eprintln!("{name}: {killed_mid_way} of {cycles} ingests were killed mid-way (an uninterrupted one takes {uninterrupted:?})");
     assert!(
-        killed_mid_way > 0,
-        "no ingest was still running when killed: the test proved nothing"
+        killed_mid_way * 3 >= cycles,
+        "fewer than a third of the ingests were still running when killed: the test proved little"
     );
-    let out = run(&crashed, &["ingest", input]);
-    assert!(
-        out.status.success(),
-        "final ingest: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got = run(&crashed, &["report", "crash", "--format", "json"]);
-    let got: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
-    let want: serde_json::Value = serde_json::from_slice(&want.stdout).unwrap();
+    let out = run(crashed, &["ingest", input]);
+    assert!(out.status.success(), "final ingest: {}", text(&out.stderr));
     assert_eq!(
-        got, want,
+        report(crashed, "crash"),
+        want,
         "the report after crashes and a re-ingest equals an uninterrupted run"
     );
-    assert!(run(&crashed, &["verify"]).status.success());
+    assert_verifies(crashed, name);
+}
+
+#[test]
+fn killed_ingests_lose_nothing_and_double_count_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    killed_ingests(
+        "sled ingest",
+        &format!("sled:{}", dir.path().join("reference").display()),
+        &format!("sled:{}", dir.path().join("crashed").display()),
+    );
+}
+
+#[test]
+fn killed_ingests_on_postgres_lose_nothing_and_double_count_nothing() {
+    let Some(base) = pg_base("the PostgreSQL ingest crash test") else {
+        return;
+    };
+    let (reference, crashed) = (PgSchema::new(&base), PgSchema::new(&base));
+    killed_ingests(
+        "postgres ingest",
+        &reference.url("pool_max=2"),
+        &crashed.url("pool_max=2"),
+    );
+}
+
+/// One batch of lines posted as one request.
+struct Batch {
+    body: String,
+    lines: usize,
+}
+
+/// What the clients share.
+struct Shared {
+    /// The server's address; empty while it is down.
+    addr: Mutex<String>,
+    todo: Mutex<VecDeque<usize>>,
+    acked: Mutex<Vec<usize>>,
+    in_flight: AtomicUsize,
+    done: AtomicBool,
+}
+
+/// Clients post batches to `serve` on `store` while it is SIGKILLed and restarted; every
+/// acknowledged batch must survive, and the final report equal a sequential ingest.
+fn killed_server(name: &str, store: &str, reference: &str) {
+    const CLIENTS: usize = 4;
+    const BATCH_LINES: usize = 100;
+    let lines = synth("served", stream_messages(), 13);
+    let mut rng = Rng::from_env_or_clock(name);
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("events.ndjson");
+    write_lines(&input, &lines);
+    let out = run(reference, &["ingest", input.to_str().unwrap()]);
+    assert!(out.status.success(), "reference: {}", text(&out.stderr));
+    let want = report(reference, "served");
+
+    // The campaign's definition first, then the rest in batches, in a random order.
+    let (campaign, rest) = lines.split_first().unwrap();
+    let batches: Arc<Vec<Batch>> = Arc::new(
+        rest.chunks(BATCH_LINES)
+            .map(|c| Batch {
+                body: c.join("\n"),
+                lines: c.len(),
+            })
+            .collect(),
+    );
+    let mut order: Vec<usize> = (0..batches.len()).collect();
+    rng.shuffle(&mut order);
+
+    let mut server = Server::start(store, &[]);
+    let (status, body) = http(&server.addr, "POST", "/v1/events", "", campaign.as_bytes())
+        .expect("post the campaign");
+    assert_eq!(status, 200, "{body}");
+
+    let shared = Arc::new(Shared {
+        addr: Mutex::new(server.addr.clone()),
+        todo: Mutex::new(order.into()),
+        acked: Mutex::new(Vec::new()),
+        in_flight: AtomicUsize::new(0),
+        done: AtomicBool::new(false),
+    });
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (shared, batches) = (shared.clone(), batches.clone());
+            std::thread::spawn(move || {
+                let mut refused = 0u64;
+                while !shared.done.load(Ordering::SeqCst) {
+                    let addr = shared.addr.lock().unwrap().clone();
+                    let next = shared.todo.lock().unwrap().pop_front();
+                    let (Some(i), false) = (next, addr.is_empty()) else {
+                        if let Some(i) = next {
+                            shared.todo.lock().unwrap().push_back(i);
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    shared.in_flight.fetch_add(1, Ordering::SeqCst);
+                    let r = http(&addr, "POST", "/v1/events", "", batches[i].body.as_bytes());
+                    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    match r {
+                        Ok((200, body)) => {
+                            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                            assert_eq!(v["rejected"], serde_json::json!([]), "{body}");
+                            shared.acked.lock().unwrap().push(i);
+                        }
+                        Ok((status, body)) => panic!("batch {i}: {status} {body}"),
+                        Err(_) => {
+                            // The server died under us: not acknowledged, post it again later.
+                            refused += 1;
+                            shared.todo.lock().unwrap().push_back(i);
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+
+    let cycles = kill_cycles();
+    let mut killed_in_flight = 0;
+    for _ in 0..cycles {
+        std::thread::sleep(Duration::from_millis(rng.between(30, 300)));
+        *shared.addr.lock().unwrap() = String::new();
+        if shared.in_flight.load(Ordering::SeqCst) > 0 {
+            killed_in_flight += 1;
+        }
+        server.kill();
+        server = Server::start(store, &[]);
+        *shared.addr.lock().unwrap() = server.addr.clone();
+    }
+    // Stop the clients where they are: some batches are still to post.
+    shared.done.store(true, Ordering::SeqCst);
+    let refused: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    let acked = shared.acked.lock().unwrap().clone();
+    eprintln!(
+        "{name}: {cycles} kills ({killed_in_flight} with requests in flight, {refused} requests cut off); \
+         {} of {} batches acknowledged",
+        acked.len(),
+        batches.len()
+    );
+    assert!(
+        killed_in_flight * 3 >= cycles,
+        "fewer than a third of the kills found requests in flight: the test proved little"
+    );
+
+    // Every acknowledged batch is there: posting it again changes nothing.
+    let addr = server.addr.clone();
+    for &i in &acked {
+        let (status, body) =
+            http(&addr, "POST", "/v1/events", "", batches[i].body.as_bytes()).unwrap();
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (v["ingested"].as_u64(), v["duplicates"].as_u64()),
+            (Some(0), Some(batches[i].lines as u64)),
+            "batch {i} was acknowledged before a crash but is not all there: {body}"
+        );
+    }
+    // The rest, once; then the report is that of a sequential ingest.
+    for i in 0..batches.len() {
+        if !acked.contains(&i) {
+            let (status, body) =
+                http(&addr, "POST", "/v1/events", "", batches[i].body.as_bytes()).unwrap();
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+    let (status, got) = http(&addr, "GET", "/v1/campaigns/served/report", "", b"").unwrap();
+    assert_eq!(status, 200, "{got}");
+    let got: serde_json::Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(got, want, "the served report equals a sequential ingest");
+    server.kill();
+    assert_eq!(report(store, "served"), want);
+    assert_verifies(store, name);
+}
+
+#[test]
+fn killed_server_keeps_every_acknowledged_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    killed_server(
+        "sled serve",
+        &format!("sled:{}", dir.path().join("served").display()),
+        &format!("sled:{}", dir.path().join("reference").display()),
+    );
+}
+
+#[test]
+fn killed_server_on_postgres_keeps_every_acknowledged_batch() {
+    let Some(base) = pg_base("the PostgreSQL serve crash test") else {
+        return;
+    };
+    let (served, reference) = (PgSchema::new(&base), PgSchema::new(&base));
+    killed_server(
+        "postgres serve",
+        &served.url("pool_max=4"),
+        &reference.url("pool_max=2"),
+    );
 }

@@ -1,0 +1,304 @@
+//! What the reliability tests share: the binary, synthetic streams, PostgreSQL schemas,
+//! `serve` as a child process, and a small HTTP/1.1 client that reports failures
+//! instead of panicking (a killed server is expected).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use smsreport_core::synth::{events, SynthConfig};
+use smsreport_core::Millis;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_smsreport");
+
+/// The binary with `--store`, none of the environment's SMSREPORT_ settings.
+pub fn cmd(store: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--store").arg(store).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SMSREPORT_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// Runs the binary to the end.
+pub fn run(store: &str, args: &[&str]) -> Output {
+    cmd(store, args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run smsreport")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `report CAMPAIGN --format json`, which must succeed.
+pub fn report(store: &str, campaign: &str) -> serde_json::Value {
+    let out = run(store, &["report", campaign, "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "report {campaign} on {store}: {}",
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("report JSON")
+}
+
+/// `verify`, which must pass.
+pub fn assert_verifies(store: &str, context: &str) {
+    let v = run(store, &["verify"]);
+    assert!(
+        v.status.success(),
+        "{context}: verify failed:\n{}{}",
+        text(&v.stdout),
+        text(&v.stderr)
+    );
+}
+
+/// The lines of a synthetic campaign (its `campaign` event first).
+pub fn synth(campaign: &str, messages: u64, seed: u64) -> Vec<String> {
+    events(&SynthConfig {
+        campaign_id: campaign.into(),
+        name: format!("Reliability {campaign}"),
+        messages,
+        seed,
+        start: Millis::parse("2026-03-01T08:00:00Z").unwrap(),
+    })
+    .collect()
+}
+
+pub fn write_lines(path: &Path, lines: &[String]) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+    f.flush().unwrap();
+}
+
+/// A xorshift generator seeded from the clock (printed, so a failure can be replayed
+/// with `SMSREPORT_CRASH_SEED`).
+#[derive(Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn from_env_or_clock(name: &str) -> Rng {
+        let seed = std::env::var("SMSREPORT_CRASH_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            })
+            | 1;
+        eprintln!("{name}: SMSREPORT_CRASH_SEED={seed}");
+        Rng(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform in `lo..hi`.
+    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo)
+    }
+
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+/// The number of kill cycles: `SMSREPORT_CRASH_CYCLES`, else `default`.
+pub fn cycles(default: u64) -> u64 {
+    std::env::var("SMSREPORT_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The PostgreSQL server the tests use (`SMSREPORT_TEST_PG`), or `None` when it is
+/// `skip` (refused under `CI=true`).
+pub fn pg_base(test: &str) -> Option<String> {
+    let v = std::env::var("SMSREPORT_TEST_PG").unwrap_or_default();
+    if v == "skip" {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "SMSREPORT_TEST_PG=skip is refused under CI=true: the PostgreSQL tests must run"
+        );
+        println!("skipped: {test}, because SMSREPORT_TEST_PG=skip");
+        return None;
+    }
+    Some(if v.is_empty() {
+        "postgres://postgres@127.0.0.1:5432/postgres".into()
+    } else {
+        v
+    })
+}
+
+/// A fresh schema on a PostgreSQL server, dropped (with `psql`) when this is dropped.
+#[derive(Debug)]
+pub struct PgSchema {
+    pub base: String,
+    pub name: String,
+}
+
+impl PgSchema {
+    pub fn new(base: &str) -> PgSchema {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        PgSchema {
+            base: base.to_owned(),
+            name: format!(
+                "rel_{}_{}_{nanos}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ),
+        }
+    }
+
+    /// The store URL of this schema, with `extra` parameters (`pool_max=2`).
+    pub fn url(&self, extra: &str) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!("&{extra}")
+        };
+        format!("{}{sep}schema={}{extra}", self.base, self.name)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let base = self.base.split('?').next().unwrap_or_default();
+        let r = Command::new("psql")
+            .args([
+                base,
+                "-q",
+                "-c",
+                &format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output();
+        match r {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!("could not drop schema {}: {}", self.name, text(&o.stderr)),
+            Err(e) => eprintln!("could not drop schema {} (psql: {e})", self.name),
+        }
+    }
+}
+
+/// `smsreport serve` as a child process on a port of its choosing.
+#[derive(Debug)]
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    /// Starts `serve` on `store` and waits until it listens.
+    pub fn start(store: &str, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = cmd(store, &args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start serve");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let Some(addr) = line
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+        else {
+            let mut rest = String::new();
+            let _ = stderr.read_to_string(&mut rest);
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve did not start: {line}{rest}");
+        };
+        let addr = addr.to_owned();
+        // Keep reading standard error so that the server never blocks on it.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            let _ = stderr.read_to_string(&mut sink);
+        });
+        Server { child, addr }
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`: (status, body), or the I/O error.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(body)?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let t = text(&buf);
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, format!("answer {t:?}"));
+    let (head, body) = t.split_once("\r\n\r\n").ok_or_else(bad)?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
+    Ok((status, body.to_owned()))
+}
+
+/// Waits until `GET /healthz` answers 200.
+pub fn wait_healthy(addr: &str) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if matches!(http(addr, "GET", "/healthz", "", b""), Ok((200, _))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{addr} not healthy after 30 s");
+}
