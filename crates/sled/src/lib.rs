@@ -117,6 +117,23 @@ fn utf8(what: &str, bytes: &[u8]) -> Result<String, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("{what} is not UTF-8")))
 }
 
+/// Removes the partial snapshots (`snap.*.generating`) sled 0.34 leaves behind when a
+/// snapshot write fails or is cut short; answers how many it removed.
+fn remove_partial_snapshots(path: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("snap.") && name.ends_with(".generating")
+        })
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
 impl SledStore {
     /// Opens (creating if needed) the store in folder `path`, with the default cache.
     pub fn open(path: &Path) -> Result<SledStore, StoreError> {
@@ -128,7 +145,20 @@ impl SledStore {
     /// Fails with [`StoreError::Conflict`] when another process has the folder open or
     /// the store was written by a newer smsreport (it is then left untouched).
     pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open().map_err(|e| match e {
+        let config = || sled::Config::new().path(path).cache_capacity(cache_bytes);
+        let opened = match config().open() {
+            // sled 0.34 writes a snapshot to `snap.N.generating`, then renames it. When
+            // that write fails (a full disk) or the process dies meanwhile, the partial
+            // file stays, and sled reads it as the newest snapshot and calls the whole
+            // database corrupt. A snapshot is only a shortcut through the log: without
+            // the partial one, sled recovers from the previous snapshot and the log.
+            // (We got past sled's lock, so no other process is writing that file.)
+            Err(sled::Error::Corruption { .. }) if remove_partial_snapshots(path) > 0 => {
+                config().open()
+            }
+            other => other,
+        };
+        let db = opened.map_err(|e| match e {
             sled::Error::Io(io)
                 if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock") =>
             {
@@ -682,6 +712,31 @@ mod tests {
             Some("095"),
             "the greatest code wins"
         );
+        assert!(store.verify().await.unwrap().differences.is_empty());
+    }
+
+    /// A snapshot write cut short (a full disk, a kill) leaves `snap.N.generating`; sled
+    /// 0.34 alone would then refuse the database as corrupt. Found by the full-disk
+    /// fault test (`tests/faults.rs`).
+    #[tokio::test]
+    async fn a_partial_snapshot_left_by_a_failed_write_does_not_make_the_store_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let basic = include_str!("../../conformance/fixtures/basic.ndjson");
+        let want = {
+            let store = SledStore::open(&path).unwrap();
+            smsreport_conformance::ingest_text(&store, basic).await;
+            store.report("spring-sale").await.unwrap()
+        };
+        let partial = path.join("snap.FFFFFFFFFFFFFFFF.generating");
+        std::fs::write(&partial, b"").unwrap();
+        assert!(matches!(
+            sled::Config::new().path(&path).open(),
+            Err(sled::Error::Corruption { .. })
+        ));
+        let store = SledStore::open(&path).unwrap();
+        assert!(!partial.exists());
+        assert_eq!(store.report("spring-sale").await.unwrap(), want);
         assert!(store.verify().await.unwrap().differences.is_empty());
     }
 
