@@ -40,6 +40,9 @@ pub async fn run(command: Command, store: Arc<dyn Store>, store_url: &str) -> Re
         Command::Verify => verify(store).await,
         Command::Demo => demo(store, store_url).await,
         Command::Serve(args) => crate::serve::run(args, store_arc).await,
+        Command::Bench { .. } | Command::BenchWorker { .. } => Err(Failure::Other(
+            "bench opens its own stores; main dispatches it before opening one".into(),
+        )),
     }
 }
 

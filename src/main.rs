@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use smsreport_core::Row;
 
+mod bench;
 mod commands;
 mod failure;
 mod ingest;
@@ -25,9 +26,9 @@ pub const DEFAULT_STORE: &str = "sled:./smsreport-data";
 #[derive(Debug, Parser)]
 #[command(name = "smsreport", version, about)]
 pub struct Cli {
-    /// Where events are kept: sled:PATH, sqlite:PATH or postgres://…
-    #[arg(long, global = true, env = "SMSREPORT_STORE", default_value = DEFAULT_STORE, value_name = "URL")]
-    pub store: String,
+    /// Where events are kept: sled:PATH, sqlite:PATH or postgres://… (`bench` takes several)
+    #[arg(long, global = true, env = "SMSREPORT_STORE", default_value = DEFAULT_STORE, value_name = "URL", action = clap::ArgAction::Append)]
+    pub store: Vec<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -80,6 +81,21 @@ pub enum Command {
     Demo,
     /// Runs the HTTP service: ingest API, gateway webhooks, tracked links, reports.
     Serve(ServeArgs),
+    /// Measures each store named by --store on a synthetic campaign, in a fresh store:
+    /// ingest rate, report latency, peak memory, bytes on disk.
+    Bench {
+        /// Messages in the synthetic campaign (about four events each).
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Measures one store for `bench` in a process of its own.
+    #[command(hide = true)]
+    BenchWorker {
+        #[arg(long)]
+        messages: u64,
+    },
 }
 
 /// The options of `serve` (SPEC §7); each also from `SMSREPORT_<NAME>`.
@@ -159,6 +175,18 @@ fn parse_row(s: &str) -> Result<Row, String> {
     s.parse()
 }
 
+/// The one store a command other than `bench` works on.
+fn one_store(stores: &[String]) -> Result<String, Failure> {
+    match stores {
+        [one] => Ok(one.clone()),
+        [] => Ok(DEFAULT_STORE.to_owned()),
+        _ => Err(Failure::Usage(format!(
+            "--store is given {} times; only bench measures several stores",
+            stores.len()
+        ))),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The service uses every core; a command, one thread.
@@ -173,8 +201,18 @@ fn main() -> ExitCode {
         .map_err(|e| Failure::io("starting the async runtime", e))
         .and_then(|runtime| {
             runtime.block_on(async {
-                let store = store_url::open(&cli.store).await?;
-                commands::run(cli.command, store, &cli.store).await
+                match cli.command {
+                    Command::Bench { messages, format } => {
+                        return bench::command(&cli.store, messages, format).await
+                    }
+                    Command::BenchWorker { messages } => {
+                        return bench::worker(&one_store(&cli.store)?, messages).await
+                    }
+                    _ => {}
+                }
+                let url = one_store(&cli.store)?;
+                let store = store_url::open(&url).await?;
+                commands::run(cli.command, store, &url).await
             })
         });
     match result {

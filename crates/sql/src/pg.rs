@@ -222,6 +222,21 @@ impl PgStore {
         Ok(())
     }
 
+    /// Bytes the store's tables and their indexes take (in its schema, or `public`).
+    pub async fn size_on_disk(&self) -> Result<u64, StoreError> {
+        let schema = self.schema.clone().unwrap_or_else(|| "public".into());
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')",
+        )
+        .bind(&schema)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| pg(format!("measuring schema {schema:?}"), e))?;
+        Ok(size.unwrap_or(0).max(0) as u64)
+    }
+
     /// The pool, for tests and tools.
     pub fn pool(&self) -> &PgPool {
         &self.pool

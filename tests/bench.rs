@@ -1,0 +1,91 @@
+//! `smsreport bench` (SPEC §9), run as a real process on small campaigns.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_smsreport");
+
+#[test]
+fn bench_measures_each_store_in_a_fresh_one_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let sled = format!("sled:{}", dir.path().join("sled").display());
+    let sqlite = format!("sqlite:{}", dir.path().join("db.sqlite").display());
+    let out = Command::new(BIN)
+        .args([
+            "--store",
+            &sled,
+            "--store",
+            &sqlite,
+            "bench",
+            "--messages",
+            "300",
+            "--format",
+            "json",
+        ])
+        .env_remove("SMSREPORT_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["store"], sled.as_str());
+    assert_eq!(rows[1]["store"], sqlite.as_str());
+    for r in rows {
+        // 300 messages: a campaign line, contacts, messages, receipts and clicks.
+        assert!(r["events"].as_u64().unwrap() > 900, "{r}");
+        for field in ["ingest_events_per_s", "report_p50_ms", "report_p99_ms"] {
+            assert!(r[field].as_f64().unwrap() > 0.0, "{field}: {r}");
+        }
+        assert!(r["report_p99_ms"].as_f64() >= r["report_p50_ms"].as_f64());
+        assert!(r["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "{r}");
+        assert!(r["disk_bytes"].as_u64().unwrap() > 0, "{r}");
+    }
+    // The fresh stores are gone; the named ones were never written.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("sled"))
+        .map(|d| d.count())
+        .into_iter()
+        .collect();
+    assert_eq!(left, vec![0], "nothing left in the sled folder");
+    let files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        files,
+        vec!["sled".to_owned()],
+        "no SQLite file left: {files:?}"
+    );
+}
+
+#[test]
+fn bench_table_and_one_store_per_other_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let sled = format!("sled:{}", dir.path().join("s").display());
+    let out = Command::new(BIN)
+        .args(["--store", &sled, "bench", "--messages", "50"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("STORE"), "{table}");
+    assert!(table.contains(&sled), "{table}");
+    let twice = Command::new(BIN)
+        .args(["--store", &sled, "--store", &sled, "campaigns"])
+        .output()
+        .unwrap();
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("only bench"));
+    let zero = Command::new(BIN)
+        .args(["--store", &sled, "bench", "--messages", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(zero.status.code(), Some(2));
+}
