@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+use smsreport_core::report::RecipientRow;
 use smsreport_core::Report;
 
 /// A field for CSV: quoted (with quotes doubled) when it holds a comma, a quote or a line
@@ -125,4 +126,33 @@ pub fn report_csv(r: &Report, w: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// The columns of the recipients drill-down in CSV (`recipients --format csv`, the
+/// dashboard's download).
+pub const RECIPIENT_COLUMNS: [&str; 9] = [
+    "message_id",
+    "recipient",
+    "status",
+    "row",
+    "error_code",
+    "status_at",
+    "clicks",
+    "parts",
+    "submitted_at",
+];
+
+/// One recipient's fields, in [`RECIPIENT_COLUMNS`] order.
+pub fn recipient_fields(r: &RecipientRow) -> [String; 9] {
+    [
+        r.message_id.clone(),
+        r.recipient.clone(),
+        r.status.to_string(),
+        r.row.to_string(),
+        r.error_code.clone().unwrap_or_default(),
+        r.status_at.clone().unwrap_or_default(),
+        r.clicks.to_string(),
+        r.parts.to_string(),
+        r.submitted_at.clone(),
+    ]
 }

@@ -34,6 +34,7 @@ use smsreport_core::{Millis, Store, StoreError};
 mod api;
 pub mod auth;
 pub mod csv;
+pub mod dashboard;
 mod links;
 pub mod metrics;
 pub mod tz;
@@ -130,10 +131,12 @@ pub fn router(store: Arc<dyn Store>, mut cfg: Config) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::handler));
+    let dashboard = dashboard::routes(&state);
     Router::new()
         .merge(api)
         .merge(webhooks)
         .merge(open)
+        .merge(dashboard)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -307,8 +310,8 @@ async fn readyz(State(st): State<AppState>) -> Response {
     }
 }
 
-/// Counts every request, and makes every error answer JSON (axum's own 404, 405 and
-/// extractor rejections are plain text or empty).
+/// Counts every request, and makes every error answer that is not a dashboard page JSON
+/// (axum's own 404, 405 and extractor rejections are plain text or empty).
 async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
@@ -323,7 +326,13 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_json {
+    // The dashboard's error pages are HTML, and stay so.
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json && !is_html {
         let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
         let body = format!("{}\n", serde_json::json!({ "error": reason }));
         resp.headers_mut().remove(header::CONTENT_LENGTH);

@@ -22,6 +22,22 @@ impl Zone {
         })
     }
 
+    /// The zone's IANA name as the time zone database spells it (`Europe/Riga`).
+    pub fn name(&self) -> &str {
+        self.0.iana_name().unwrap_or("UTC")
+    }
+
+    /// Instant `t` as this zone's wall-clock time, `YYYY-MM-DD hh:mm:ss`.
+    pub fn local_time(&self, t: Millis) -> String {
+        match jiff::Timestamp::from_millisecond(t.0) {
+            Ok(ts) => ts
+                .to_zoned(self.0.clone())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+            Err(_) => t.to_string(),
+        }
+    }
+
     /// The zone's UTC offset at instant `t`, in minutes.
     pub fn offset_minutes(&self, t: Millis) -> i64 {
         match jiff::Timestamp::from_millisecond(t.0) {
@@ -52,6 +68,13 @@ mod tests {
                 .unwrap()
                 .offset_minutes(winter),
             -300
+        );
+        assert_eq!(riga.name(), "Europe/Riga");
+        assert_eq!(Zone::get("europe/riga").unwrap().name(), "Europe/Riga");
+        assert_eq!(riga.local_time(winter), "2026-01-15 14:00:00");
+        assert_eq!(
+            Zone::get("UTC").unwrap().local_time(summer),
+            "2026-07-15 12:00:00"
         );
         assert!(Zone::get("Mars/Olympus").is_err());
         assert!(Zone::get("").is_err());

@@ -4,6 +4,8 @@
 //! `SMSREPORT_TEST_PG` names (default `postgres://postgres@127.0.0.1:5432/postgres`).
 #![allow(dead_code)]
 
+pub mod page;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
