@@ -1,0 +1,20 @@
+//! Any bytes as one Twilio line (`smsreport ingest --format twilio`, the webhook): a callback
+//! whose events are valid, or a rejection with a reason, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use smsreport_core::gateway::{parse_line, LineFormat};
+use smsreport_core::Millis;
+
+fuzz_target!(|data: &[u8]| {
+    let received = Millis::parse("2026-03-01T09:00:00Z").unwrap();
+    match parse_line(LineFormat::Twilio, data, received) {
+        Ok(parsed) => {
+            let events = parsed
+                .callback
+                .events(parsed.campaign_id.as_deref(), received);
+            assert!(!events.is_empty());
+        }
+        Err(r) => assert!(!r.reason.is_empty()),
+    }
+});
