@@ -1,6 +1,6 @@
 //! The PostgreSQL store.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -10,15 +10,15 @@ use smsreport_core::engine::{
     apply, Changes, ClickKey, ClickRecord, Counter, Loaded, MessageRecord, Needs, Outcome,
 };
 use smsreport_core::report::{CampaignTotals, Recount};
-use smsreport_core::{Event, Millis, Row, Status, Store, StoreError, TrackedLink};
+use smsreport_core::{Event, Millis, Row, Status, StatusKey, Store, StoreError, TrackedLink};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 
 use crate::{
-    assemble, campaign_of, distinct_links, key_hash, key_of, link_of, links_answer, links_json,
-    message_of, newer, status_columns, totals_of, CampaignRow, LinkRow, MessageRow, StoredLinks,
-    DEFAULT_CONNECT_TIMEOUT, FORMAT,
+    assemble, campaign_of, corrupt, distinct_links, key_hash, key_of, link_of, links_answer,
+    links_json, message_of, newer, status_columns, totals_of, CampaignRow, LinkRow, MessageRow,
+    StoredLinks, DEFAULT_CONNECT_TIMEOUT, FORMAT,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -379,10 +379,10 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         }
-        let loaded = load(&mut tx, needs).await?;
+        let (loaded, stored) = load(&mut tx, needs).await?;
         let (outcomes, changes) = apply(loaded, events);
         if !changes.is_empty() {
-            write(&mut tx, &changes).await?;
+            write(&mut tx, &changes, stored).await?;
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -455,7 +455,10 @@ impl PgStore {
     }
 }
 
-async fn load(tx: &mut Transaction<'_, Postgres>, n: &Needs) -> Result<Loaded, TxError> {
+async fn load(
+    tx: &mut Transaction<'_, Postgres>,
+    n: &Needs,
+) -> Result<(Loaded, StoredMessages), TxError> {
     let mut l = Loaded::default();
     if !n.campaigns.is_empty() {
         let ids: Vec<&str> = n.campaigns.iter().map(String::as_str).collect();
@@ -498,29 +501,28 @@ async fn load(tx: &mut Transaction<'_, Postgres>, n: &Needs) -> Result<Loaded, T
             l.contacts.insert((list, r), name);
         }
     }
+    let mut stored = StoredMessages::new();
     if !n.messages.is_empty() {
         let ids: Vec<&str> = n.messages.iter().map(String::as_str).collect();
-        let rows: Vec<MessageRow> = sqlx::query_as(
-            "SELECT message_id, campaign_id, recipient, parts, at, status, status_at, error_code \
+        let rows: Vec<StoredRow> = sqlx::query_as(
+            "SELECT message_id, campaign_id, recipient, parts, at, status, status_at, error_code, seen \
              FROM messages WHERE message_id = ANY($1)",
         )
         .bind(&ids)
         .fetch_all(&mut **tx)
         .await?;
         for r in rows {
-            let m = message_of(r)?;
-            l.messages.insert(m.message_id.clone(), m);
-        }
-        let rows: Vec<(String, i64, i64, Option<String>)> = sqlx::query_as(
-            "SELECT message_id, status, at, error_code FROM pending_statuses WHERE message_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&mut **tx)
-        .await?;
-        for (id, s, at, code) in rows {
-            if !l.messages.contains_key(&id) {
-                l.pending.insert(id, key_of(s, at, code)?);
+            let (id, m) = stored_of(r)?;
+            if let Some(rec) = &m.record {
+                l.messages.insert(id.clone(), rec.clone());
             }
+            if let Some(k) = &m.pending {
+                l.pending.insert(id.clone(), k.clone());
+            }
+            for k in &m.seen {
+                l.status_events.insert((id.clone(), k.clone()));
+            }
+            stored.insert(id, m);
         }
     }
     if !n.click_event_ids.is_empty() {
@@ -584,45 +586,123 @@ async fn load(tx: &mut Transaction<'_, Postgres>, n: &Needs) -> Result<Loaded, T
         .await?;
         l.unique_pairs.extend(rows);
     }
-    if !n.status_events.is_empty() {
-        let cols = seen_columns(n.status_events.iter());
-        let rows: Vec<(String, i64, i64, bool, String)> = sqlx::query_as(
-            "SELECT s.message_id, s.at, s.status, s.has_code, s.error_code FROM status_events_seen s \
-             JOIN unnest($1::text[], $2::int8[], $3::int8[], $4::bool[], $5::text[]) AS u(m, a, st, h, c) \
-             ON s.message_id = u.m AND s.at = u.a AND s.status = u.st AND s.has_code = u.h AND s.error_code = u.c",
-        )
-        .bind(&cols.0)
-        .bind(&cols.1)
-        .bind(&cols.2)
-        .bind(&cols.3)
-        .bind(&cols.4)
-        .fetch_all(&mut **tx)
-        .await?;
-        for (m, at, s, has, code) in rows {
-            l.status_events
-                .insert((m, key_of(s, at, has.then_some(code))?));
+    Ok((l, stored))
+}
+
+/// The status events a message row remembers (for duplicates); when there are more, the
+/// least is forgotten: that only changes how a repeat of it is counted (ingested, not
+/// duplicate), since the state is a maximum and takes it again unchanged.
+const MAX_SEEN: usize = 32;
+
+/// All that is stored under one `message_id` (one row of `messages`).
+#[derive(Debug, Default)]
+struct StoredMessage {
+    /// The message, once its `message` event arrived.
+    record: Option<MessageRecord>,
+    /// While the message is unknown: the greatest status seen for it.
+    pending: Option<StatusKey>,
+    /// The status events seen for this id.
+    seen: Vec<StatusKey>,
+}
+
+type StoredMessages = HashMap<String, StoredMessage>;
+
+/// message_id, campaign_id, recipient, parts, at, status, status_at, error_code, seen.
+type StoredRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Vec<u8>,
+);
+
+fn stored_of(r: StoredRow) -> Result<(String, StoredMessage), StoreError> {
+    let (id, campaign, recipient, parts, at, status, status_at, code, seen) = r;
+    let seen = decode_seen(&seen).ok_or_else(|| corrupt(format!("message {id:?}: bad seen")))?;
+    let mut m = StoredMessage {
+        seen,
+        ..Default::default()
+    };
+    match (campaign, recipient, parts, at) {
+        (Some(c), Some(rc), Some(p), Some(a)) => {
+            m.record = Some(message_of((
+                id.clone(),
+                c,
+                rc,
+                p,
+                a,
+                status,
+                status_at,
+                code,
+            ))?);
+        }
+        (None, None, None, None) => {
+            m.pending = match (status, status_at) {
+                (Some(s), Some(a)) => Some(key_of(s, a, code)?),
+                (None, None) => None,
+                _ => return Err(corrupt(format!("message {id:?} has half a status"))),
+            };
+        }
+        _ => return Err(corrupt(format!("message {id:?} is half there"))),
+    }
+    Ok((id, m))
+}
+
+/// Each key: status rank (1 byte), time (8, big-endian), 0 (no code) or 1 and the code's
+/// length (4, big-endian) and bytes.
+fn encode_seen(seen: &[StatusKey]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(seen.len() * 10);
+    for k in seen {
+        b.push(k.status.rank());
+        b.extend_from_slice(&k.at.0.to_be_bytes());
+        match &k.error_code {
+            None => b.push(0),
+            Some(c) => {
+                b.push(1);
+                b.extend_from_slice(&(c.len() as u32).to_be_bytes());
+                b.extend_from_slice(c.as_bytes());
+            }
         }
     }
-    Ok(l)
+    b
 }
 
-type SeenColumns<'a> = (Vec<&'a str>, Vec<i64>, Vec<i64>, Vec<bool>, Vec<&'a str>);
-
-fn seen_columns<'a>(
-    it: impl Iterator<Item = &'a (String, smsreport_core::StatusKey)>,
-) -> SeenColumns<'a> {
-    let mut c: SeenColumns<'a> = Default::default();
-    for (m, k) in it {
-        c.0.push(m);
-        c.1.push(k.at.0);
-        c.2.push(k.status.rank() as i64);
-        c.3.push(k.error_code.is_some());
-        c.4.push(k.error_code.as_deref().unwrap_or(""));
+fn decode_seen(mut b: &[u8]) -> Option<Vec<StatusKey>> {
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = (b.get(..n)?, b.get(n..)?);
+        *b = tail;
+        Some(head)
     }
-    c
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let status = Status::from_rank(take(&mut b, 1)?[0])?;
+        let at = i64::from_be_bytes(take(&mut b, 8)?.try_into().ok()?);
+        let error_code = match take(&mut b, 1)?[0] {
+            0 => None,
+            1 => {
+                let n = u32::from_be_bytes(take(&mut b, 4)?.try_into().ok()?) as usize;
+                Some(String::from_utf8(take(&mut b, n)?.to_vec()).ok()?)
+            }
+            _ => return None,
+        };
+        out.push(StatusKey {
+            status,
+            at: Millis(at),
+            error_code,
+        });
+    }
+    Some(out)
 }
 
-async fn write(tx: &mut Transaction<'_, Postgres>, ch: &Changes) -> Result<(), sqlx::Error> {
+async fn write(
+    tx: &mut Transaction<'_, Postgres>,
+    ch: &Changes,
+    stored: StoredMessages,
+) -> Result<(), sqlx::Error> {
     if !ch.campaigns.is_empty() {
         let mut id = Vec::new();
         let mut name = Vec::new();
@@ -688,77 +768,7 @@ async fn write(tx: &mut Transaction<'_, Postgres>, ch: &Changes) -> Result<(), s
         .execute(&mut **tx)
         .await?;
     }
-    if !ch.messages.is_empty() {
-        let mut id = Vec::new();
-        let mut camp = Vec::new();
-        let mut rcpt = Vec::new();
-        let mut parts = Vec::new();
-        let mut at = Vec::new();
-        let mut st = Vec::new();
-        let mut st_at = Vec::new();
-        let mut code = Vec::new();
-        let mut row = Vec::new();
-        for m in &ch.messages {
-            let r = &m.record;
-            let (s, a, c, rr) = status_columns(r);
-            id.push(r.message_id.as_str());
-            camp.push(r.campaign_id.as_str());
-            rcpt.push(r.recipient.as_str());
-            parts.push(r.parts as i64);
-            at.push(r.at.0);
-            st.push(s);
-            st_at.push(a);
-            code.push(c);
-            row.push(rr);
-        }
-        sqlx::query(
-            "INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::text[], $9::int8[]) \
-             ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status, status_at = EXCLUDED.status_at, \
-             error_code = EXCLUDED.error_code, row_rank = EXCLUDED.row_rank",
-        )
-        .bind(&id)
-        .bind(&camp)
-        .bind(&rcpt)
-        .bind(&parts)
-        .bind(&at)
-        .bind(&st)
-        .bind(&st_at)
-        .bind(&code)
-        .bind(&row)
-        .execute(&mut **tx)
-        .await?;
-    }
-    if !ch.pending_set.is_empty() {
-        let mut id = Vec::new();
-        let mut st = Vec::new();
-        let mut at = Vec::new();
-        let mut code = Vec::new();
-        for (m, k) in &ch.pending_set {
-            id.push(m.as_str());
-            st.push(k.status.rank() as i64);
-            at.push(k.at.0);
-            code.push(k.error_code.as_deref());
-        }
-        sqlx::query(
-            "INSERT INTO pending_statuses (message_id, status, at, error_code) \
-             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[]) \
-             ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status, at = EXCLUDED.at, \
-             error_code = EXCLUDED.error_code",
-        )
-        .bind(&id)
-        .bind(&st)
-        .bind(&at)
-        .bind(&code)
-        .execute(&mut **tx)
-        .await?;
-    }
-    if !ch.pending_cleared.is_empty() {
-        sqlx::query("DELETE FROM pending_statuses WHERE message_id = ANY($1)")
-            .bind(&ch.pending_cleared)
-            .execute(&mut **tx)
-            .await?;
-    }
+    write_messages(tx, ch, stored).await?;
     let (with_id, without): (Vec<&ClickRecord>, Vec<&ClickRecord>) =
         ch.clicks.iter().partition(|c| c.event_id.is_some());
     if !with_id.is_empty() {
@@ -795,21 +805,6 @@ async fn write(tx: &mut Transaction<'_, Postgres>, ch: &Changes) -> Result<(), s
         .bind(&at)
         .bind(&ua)
         .bind(&bot)
-        .execute(&mut **tx)
-        .await?;
-    }
-    if !ch.status_events.is_empty() {
-        let cols = seen_columns(ch.status_events.iter());
-        sqlx::query(
-            "INSERT INTO status_events_seen (message_id, at, status, has_code, error_code) \
-             SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::bool[], $5::text[]) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&cols.0)
-        .bind(&cols.1)
-        .bind(&cols.2)
-        .bind(&cols.3)
-        .bind(&cols.4)
         .execute(&mut **tx)
         .await?;
     }
@@ -892,6 +887,111 @@ async fn write(tx: &mut Transaction<'_, Postgres>, ch: &Changes) -> Result<(), s
         .execute(&mut **tx)
         .await?;
     }
+    Ok(())
+}
+
+/// Writes the rows of `messages` a batch touched, whole: the stored row with the batch's
+/// message, pending status and status events applied.
+async fn write_messages(
+    tx: &mut Transaction<'_, Postgres>,
+    ch: &Changes,
+    mut stored: StoredMessages,
+) -> Result<(), sqlx::Error> {
+    let mut touched: BTreeMap<&str, StoredMessage> = BTreeMap::new();
+    fn entry<'a, 'b>(
+        touched: &'b mut BTreeMap<&'a str, StoredMessage>,
+        stored: &mut StoredMessages,
+        id: &'a str,
+    ) -> &'b mut StoredMessage {
+        touched
+            .entry(id)
+            .or_insert_with(|| stored.remove(id).unwrap_or_default())
+    }
+    for m in &ch.messages {
+        let r = &m.record;
+        entry(&mut touched, &mut stored, &r.message_id).record = Some(r.clone());
+    }
+    for (id, k) in &ch.pending_set {
+        entry(&mut touched, &mut stored, id).pending = Some(k.clone());
+    }
+    for id in &ch.pending_cleared {
+        entry(&mut touched, &mut stored, id).pending = None;
+    }
+    for (id, k) in &ch.status_events {
+        let m = entry(&mut touched, &mut stored, id);
+        m.seen.push(k.clone());
+        if m.seen.len() > MAX_SEEN {
+            if let Some(i) = m
+                .seen
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.cmp(b.1))
+                .map(|(i, _)| i)
+            {
+                m.seen.swap_remove(i);
+            }
+        }
+    }
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let n = touched.len();
+    let mut id = Vec::with_capacity(n);
+    let mut camp = Vec::with_capacity(n);
+    let mut rcpt = Vec::with_capacity(n);
+    let mut parts = Vec::with_capacity(n);
+    let mut at = Vec::with_capacity(n);
+    let mut st = Vec::with_capacity(n);
+    let mut st_at = Vec::with_capacity(n);
+    let mut code = Vec::with_capacity(n);
+    let mut row = Vec::with_capacity(n);
+    let mut seen = Vec::with_capacity(n);
+    for (m, s) in &touched {
+        id.push(*m);
+        match &s.record {
+            Some(r) => {
+                let (a, b, c, rr) = status_columns(r);
+                camp.push(Some(r.campaign_id.as_str()));
+                rcpt.push(Some(r.recipient.as_str()));
+                parts.push(Some(r.parts as i64));
+                at.push(Some(r.at.0));
+                st.push(a);
+                st_at.push(b);
+                code.push(c);
+                row.push(rr);
+            }
+            None => {
+                camp.push(None);
+                rcpt.push(None);
+                parts.push(None);
+                at.push(None);
+                st.push(s.pending.as_ref().map(|k| k.status.rank() as i64));
+                st_at.push(s.pending.as_ref().map(|k| k.at.0));
+                code.push(s.pending.as_ref().and_then(|k| k.error_code.clone()));
+                row.push(0);
+            }
+        }
+        seen.push(encode_seen(&s.seen));
+    }
+    sqlx::query(
+        "INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank, seen) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::bytea[]) \
+         ON CONFLICT (message_id) DO UPDATE SET campaign_id = EXCLUDED.campaign_id, recipient = EXCLUDED.recipient, \
+         parts = EXCLUDED.parts, at = EXCLUDED.at, status = EXCLUDED.status, status_at = EXCLUDED.status_at, \
+         error_code = EXCLUDED.error_code, row_rank = EXCLUDED.row_rank, seen = EXCLUDED.seen",
+    )
+    .bind(&id)
+    .bind(&camp)
+    .bind(&rcpt)
+    .bind(&parts)
+    .bind(&at)
+    .bind(&st)
+    .bind(&st_at)
+    .bind(&code)
+    .bind(&row)
+    .bind(&seen)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -1066,7 +1166,8 @@ impl Store for PgStore {
         let mut rc = Recount::default();
         {
             let mut rows = sqlx::query_as::<_, MessageRow>(
-                "SELECT message_id, campaign_id, recipient, parts, at, status, status_at, error_code FROM messages",
+                "SELECT message_id, campaign_id, recipient, parts, at, status, status_at, error_code FROM messages \
+                 WHERE campaign_id IS NOT NULL",
             )
             .fetch(&self.pool);
             while let Some(r) = rows.try_next().await.map_err(|e| pg(ctx, e))? {

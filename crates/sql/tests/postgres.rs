@@ -152,6 +152,52 @@ mod pg {
         assert!(err.to_string().contains("format 7"), "{err}");
     }
 
+    /// A message row remembers at most 32 status events: more distinct ones still decide
+    /// the status, and ingesting them all again changes nothing. Statuses before their
+    /// message, and the message arriving after them, keep working too.
+    #[tokio::test]
+    async fn many_distinct_statuses_for_one_message_stay_correct() {
+        let (store, _g) = pg_store().await;
+        let mut text = vec![
+            r#"{"type":"campaign","campaign_id":"c","name":"C"}"#.to_owned(),
+            r#"{"type":"message","message_id":"m","campaign_id":"c","recipient":"+37120000001","at":"2026-03-01T09:00:00Z"}"#.to_owned(),
+        ];
+        let mut early = Vec::new();
+        for i in 0..96 {
+            let line = |m: &str| {
+                format!(
+                    r#"{{"type":"status","message_id":"{m}","status":"sent","error_code":"{i:03}","at":"2026-03-01T09:00:00Z"}}"#
+                )
+            };
+            text.push(line("m"));
+            early.push(line("early"));
+        }
+        early.push(r#"{"type":"message","message_id":"early","campaign_id":"c","recipient":"+37120000002","at":"2026-03-01T09:00:00Z"}"#.to_owned());
+        let text = text.join("\n");
+        let early = early.join("\n");
+        let (first, _) = ingest_text(&store, &text).await;
+        assert_eq!(first.ingested, 2 + 96);
+        let (first, _) = ingest_text(&store, &early).await;
+        assert_eq!(first.ingested, 97);
+        let report = store.report("c").await.unwrap();
+        for t in [&text, &early] {
+            let (again, _) = ingest_text(&store, t).await;
+            assert_eq!(again.rejected, 0);
+            assert!(again.duplicates >= 33, "{again:?}");
+        }
+        assert_eq!(store.report("c").await.unwrap(), report, "unchanged");
+        let page = store.recipients("c", &Default::default()).await.unwrap();
+        assert_eq!(page.items.len(), 2);
+        for item in &page.items {
+            assert_eq!(
+                item.error_code.as_deref(),
+                Some("095"),
+                "the greatest code wins"
+            );
+        }
+        assert!(store.verify().await.unwrap().differences.is_empty());
+    }
+
     /// Two schemas of one database are two stores.
     #[tokio::test]
     async fn schemas_keep_stores_apart() {

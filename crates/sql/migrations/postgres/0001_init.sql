@@ -35,39 +35,26 @@ CREATE TABLE contacts (
     PRIMARY KEY (list_id, recipient)
 );
 
--- status/status_at/error_code: the winning status event (NULL: none yet);
--- row_rank: the rank of the current status (0 = queued), for the drill-down.
+-- Everything about one message_id, in one row (as in the sled store), so a status costs
+-- one read and one write. campaign_id NULL: the message has not arrived yet, and
+-- status/status_at/error_code hold the greatest status seen for it so far (pending);
+-- otherwise they are the winning status event (NULL: none yet). row_rank: the rank of the
+-- current status (0 = queued), for the drill-down. seen: the status events seen for the
+-- id (for duplicates), at most 32, encoded by the store (see pg.rs).
 CREATE TABLE messages (
     message_id  TEXT COLLATE "C" PRIMARY KEY,
-    campaign_id TEXT COLLATE "C" NOT NULL,
-    recipient   TEXT COLLATE "C" NOT NULL,
-    parts       BIGINT NOT NULL,
-    at          BIGINT NOT NULL,
+    campaign_id TEXT COLLATE "C",
+    recipient   TEXT COLLATE "C",
+    parts       BIGINT,
+    at          BIGINT,
     status      BIGINT,
     status_at   BIGINT,
     error_code  TEXT,
-    row_rank    BIGINT NOT NULL
+    row_rank    BIGINT NOT NULL,
+    seen        BYTEA NOT NULL
 );
 CREATE INDEX messages_by_row ON messages (campaign_id, row_rank, message_id);
 CREATE INDEX messages_by_campaign ON messages (campaign_id, message_id);
-
--- The greatest status seen for a message not yet known.
-CREATE TABLE pending_statuses (
-    message_id TEXT COLLATE "C" PRIMARY KEY,
-    status     BIGINT NOT NULL,
-    at         BIGINT NOT NULL,
-    error_code TEXT
-);
-
--- Every status event seen; has_code tells an absent error code from an empty one.
-CREATE TABLE status_events_seen (
-    message_id TEXT COLLATE "C" NOT NULL,
-    at         BIGINT NOT NULL,
-    status     BIGINT NOT NULL,
-    has_code   BOOLEAN NOT NULL,
-    error_code TEXT COLLATE "C" NOT NULL,
-    PRIMARY KEY (message_id, at, status, has_code, error_code)
-);
 
 -- Clicks with an event_id (identity: the event_id, global).
 CREATE TABLE event_clicks (
