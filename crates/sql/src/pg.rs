@@ -1141,15 +1141,23 @@ impl Store for PgStore {
         let ranks: Vec<i64> = statuses.iter().map(|s| s.rank() as i64).collect();
         let rows: Vec<(String, String, String, i64, i64, Option<i64>, Option<i64>, Option<String>, i64)> =
             sqlx::query_as(
+                // Up to `limit` from each status's range of messages_by_row, merged: no
+                // second index by (campaign_id, message_id) to keep up at every status
+                // change. Message ids are never empty, so '' is before them all.
                 "SELECT m.message_id, m.campaign_id, m.recipient, m.parts, m.at, m.status, m.status_at, \
-                 m.error_code, COALESCE(rc.clicks, 0) FROM messages m \
+                 m.error_code, COALESCE(rc.clicks, 0) FROM ( \
+                   SELECT p.* FROM unnest($2::int8[]) AS r(rank) CROSS JOIN LATERAL ( \
+                     SELECT x.message_id, x.campaign_id, x.recipient, x.parts, x.at, x.status, \
+                     x.status_at, x.error_code FROM messages x \
+                     WHERE x.campaign_id = $1 AND x.row_rank = r.rank AND x.message_id > $3 \
+                     ORDER BY x.message_id LIMIT $4) p \
+                   ORDER BY p.message_id LIMIT $4) m \
                  LEFT JOIN recipient_clicks rc ON rc.campaign_id = m.campaign_id AND rc.recipient = m.recipient \
-                 WHERE m.campaign_id = $1 AND m.row_rank = ANY($2) AND ($3::text IS NULL OR m.message_id > $3) \
-                 ORDER BY m.message_id LIMIT $4",
+                 ORDER BY m.message_id",
             )
             .bind(campaign_id)
             .bind(&ranks)
-            .bind(after)
+            .bind(after.unwrap_or(""))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await
