@@ -1,19 +1,24 @@
-//! Store format stability, as oxigraph does it: a sled folder and a SQLite file written
-//! by smsreport 0.1 (store format 1) are committed under `tests/fixtures/stores/`; every
+//! Store format stability, as oxigraph does it: a sled folder, a SQLite file and a
+//! PostgreSQL schema (as `pg_dump` SQL) written by smsreport 0.1 (store format 1, the
+//! first migration) are committed under `tests/fixtures/stores/`; every
 //! later version must open copies of them and answer exactly what 0.1 answered: the
 //! conformance fixtures' expected reports, and the campaign list, reports and
 //! drill-downs saved beside the stores. Re-ingesting what they were made from must be
 //! all duplicates (the idempotence markers still read), and `verify` must pass.
 //!
+//! The PostgreSQL one also catches an edited migration: sqlx refuses a database whose
+//! applied migration differs from the one of the same number in the binary, so a
+//! change of schema must be a new migration, never an edit of a released one.
+//!
 //! The fixtures are made by `cargo test --test store_format -- --ignored` (only ever for
-//! a new store format: then add `sled-v2/` and `v2.sqlite` beside the old ones, never
-//! replace them).
+//! a new store format: then add `sled-v2/`, `v2.sqlite` and `v2.postgres.sql` beside the
+//! old ones, never replace them).
 
 mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{assert_verifies, run, text};
+use support::{assert_verifies, pg_base, run, text, PgSchema};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -133,6 +138,45 @@ fn a_sqlite_store_written_by_version_0_1_opens_and_answers_the_same() {
     check(&format!("sqlite:{}", db.display()), "v1.sqlite");
 }
 
+/// The schema name inside `v1.postgres.sql`, replaced by a fresh one when it is loaded.
+const PG_FIXTURE_SCHEMA: &str = "smsreport_fixture_v1";
+
+/// Runs `psql` on the test server with `sql` as its input, stopping at the first error.
+fn psql(base: &str, sql: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("psql")
+        .args([
+            base.split('?').next().unwrap(),
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("psql (PostgreSQL's client) is needed to load the fixture");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "psql: {}", text(&out.stderr));
+}
+
+#[test]
+fn a_postgres_store_written_by_version_0_1_opens_and_answers_the_same() {
+    let Some(base) = pg_base("the PostgreSQL store format test") else {
+        return;
+    };
+    let schema = PgSchema::new(&base);
+    let dump = std::fs::read_to_string(fixtures().join("v1.postgres.sql")).unwrap();
+    psql(&base, &dump.replace(PG_FIXTURE_SCHEMA, &schema.name));
+    check(&schema.url("pool_max=2"), "v1.postgres.sql");
+}
+
 /// Writes the fixtures (see the module's doc: only for a new store format).
 #[test]
 #[ignore]
@@ -165,6 +209,47 @@ fn write_store_fixtures() {
     if let Ok(o) = out {
         assert!(o.status.success(), "{}", text(&o.stderr));
     }
+    // PostgreSQL: a schema of the test server, dumped as SQL, then dropped.
+    let base = pg_base("the PostgreSQL fixture").expect("a PostgreSQL server");
+    let pg = PgSchema {
+        base: base.clone(),
+        name: PG_FIXTURE_SCHEMA.into(),
+    };
+    drop(PgSchema {
+        base: base.clone(),
+        name: PG_FIXTURE_SCHEMA.into(),
+    });
+    for input in INPUTS {
+        let out = run(
+            &pg.url("pool_max=2"),
+            &["ingest", root().join(input).to_str().unwrap()],
+        );
+        assert!(
+            out.status.code().is_some_and(|c| c <= 2),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let out = std::process::Command::new("pg_dump")
+        .args([base.split('?').next().unwrap(), "-n", PG_FIXTURE_SCHEMA])
+        .args(["--no-owner", "--no-privileges", "--no-comments"])
+        .arg(format!(
+            "--exclude-table-data={PG_FIXTURE_SCHEMA}.ingest_locks"
+        ))
+        .output()
+        .expect("pg_dump");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut dump = out.stdout;
+    dump.extend_from_slice(
+        format!(
+            "-- ingest_locks as migration 1 fills it (its data is left out of the dump above).\n\
+             INSERT INTO {PG_FIXTURE_SCHEMA}.ingest_locks (bucket) SELECT generate_series(0, 65535);\n"
+        )
+        .as_bytes(),
+    );
+    std::fs::write(dir.join("v1.postgres.sql"), dump).unwrap();
+    drop(pg);
+
     let expected = dir.join("expected");
     std::fs::create_dir_all(&expected).unwrap();
     for (args, file) in questions() {

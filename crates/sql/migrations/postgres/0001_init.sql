@@ -39,8 +39,7 @@ CREATE TABLE contacts (
 -- one read and one write. campaign_id NULL: the message has not arrived yet, and
 -- status/status_at/error_code hold the greatest status seen for it so far (pending);
 -- otherwise they are the winning status event (NULL: none yet). row_rank: the rank of the
--- current status (0 = queued), for the drill-down (a page of every status merges the
--- eight ranges of messages_by_row). seen: the status events seen for the
+-- current status (0 = queued), for the drill-down. seen: the status events seen for the
 -- id (for duplicates), at most 32, encoded by the store (see pg.rs).
 CREATE TABLE messages (
     message_id  TEXT COLLATE "C" PRIMARY KEY,
@@ -55,6 +54,7 @@ CREATE TABLE messages (
     seen        BYTEA NOT NULL
 );
 CREATE INDEX messages_by_row ON messages (campaign_id, row_rank, message_id);
+CREATE INDEX messages_by_campaign ON messages (campaign_id, message_id);
 
 -- Clicks with an event_id (identity: the event_id, global).
 CREATE TABLE event_clicks (
