@@ -10,12 +10,14 @@
 //! smsreport is refused and left untouched). An ingest call is one transaction of a
 //! handful of set-based statements, whatever the batch's size:
 //!
-//! 1. (PostgreSQL) lock the batch's keys, in sorted order (see below);
-//! 2. load what [`Needs::of`](smsreport_core::engine::Needs::of) names, one `SELECT` per
-//!    kind of state (`= ANY($1)` / `UNNEST` arrays on PostgreSQL, `json_each` on SQLite);
+//! 1. (PostgreSQL) lock the batch's keys, in sorted order (see below), in one statement;
+//! 2. load what [`Needs::of`](smsreport_core::engine::Needs::of) names: on PostgreSQL one
+//!    `SELECT … UNION ALL …` of every kind of state (`= ANY($1)` / `UNNEST` arrays), on
+//!    SQLite one `SELECT` per kind (`json_each`);
 //! 3. let [`engine::apply`](smsreport_core::engine::apply) decide;
 //! 4. write its [`Changes`](smsreport_core::engine::Changes) with one
-//!    `INSERT … SELECT … ON CONFLICT DO UPDATE` per table, counters as
+//!    `INSERT … SELECT … ON CONFLICT DO UPDATE` per table (on PostgreSQL all of them in
+//!    one statement, as data-modifying `WITH` clauses), counters as
 //!    `value = value + EXCLUDED.value`;
 //! 5. commit, durably (`synchronous_commit = on`; SQLite in WAL mode with
 //!    `synchronous = FULL`).

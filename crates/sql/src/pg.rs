@@ -359,22 +359,17 @@ impl PgStore {
     ) -> Result<Vec<Outcome>, TxError> {
         let mut tx = self.pool.begin().await?;
         let (keys, modes, buckets) = locks;
-        if !keys.is_empty() {
+        if !keys.is_empty() || !buckets.is_empty() {
+            // One statement: the advisory locks first, then the buckets' rows.
             sqlx::query(
-                "SELECT count(*) FROM (SELECT CASE WHEN x THEN pg_advisory_xact_lock(k)::text \
+                "SELECT (SELECT count(*) FROM (SELECT CASE WHEN x THEN pg_advisory_xact_lock(k)::text \
                  ELSE pg_advisory_xact_lock_shared(k)::text END \
-                 FROM unnest($1::int8[], $2::bool[]) AS u(k, x)) s",
+                 FROM unnest($1::int8[], $2::bool[]) AS u(k, x)) s), \
+                 (SELECT count(*) FROM (SELECT bucket FROM ingest_locks \
+                 WHERE bucket = ANY($3) ORDER BY bucket FOR UPDATE) b)",
             )
             .bind(keys)
             .bind(modes)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !buckets.is_empty() {
-            sqlx::query(
-                "SELECT count(*) FROM (SELECT bucket FROM ingest_locks \
-                 WHERE bucket = ANY($1) ORDER BY bucket FOR UPDATE) s",
-            )
             .bind(buckets)
             .execute(&mut *tx)
             .await?;
@@ -455,136 +450,156 @@ impl PgStore {
     }
 }
 
+/// All of a batch's loads in one statement (one round trip): a row per stored record,
+/// its kind first. Columns by kind:
+///
+/// - 1 campaign: t1 id, t2 name, t3 list_id, t4 links, i1 created_at, b link_tracking;
+/// - 2 list: t1 id, t2 name;
+/// - 3 contact: t1 list_id, t2 recipient, t3 name;
+/// - 4 message: t1 id, t2 campaign_id, t3 recipient, t4 error_code, i1 parts, i2 at,
+///   i3 status, i4 status_at, y seen;
+/// - 5 click event id: t1;
+/// - 6 click key: t1 campaign_id, t2 link_id, t3 recipient, i1 at;
+/// - 7 unique pair: t1 campaign_id, t2 link_id, t3 recipient.
+const LOAD: &str = "\
+SELECT 1, campaign_id, name, list_id, links, created_at, NULL::int8, NULL::int8, NULL::int8, link_tracking, NULL::bytea \
+  FROM campaigns WHERE campaign_id = ANY($1::text[]) \
+UNION ALL SELECT 2, list_id, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+  FROM lists WHERE list_id = ANY($2::text[]) \
+UNION ALL SELECT 3, c.list_id, c.recipient, c.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+  FROM contacts c JOIN unnest($3::text[], $4::text[]) AS u(l, r) ON c.list_id = u.l AND c.recipient = u.r \
+UNION ALL SELECT 4, message_id, campaign_id, recipient, error_code, parts, at, status, status_at, NULL, seen \
+  FROM messages WHERE message_id = ANY($5::text[]) \
+UNION ALL SELECT 5, event_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+  FROM event_clicks WHERE event_id = ANY($6::text[]) \
+UNION ALL SELECT 6, x.campaign_id, x.link_id, x.recipient, NULL, x.at, NULL, NULL, NULL, NULL, NULL \
+  FROM clicks x JOIN unnest($7::text[], $8::text[], $9::text[], $10::int8[]) AS u(c, l, r, a) \
+  ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r AND x.at = u.a \
+UNION ALL SELECT 7, x.campaign_id, x.link_id, x.recipient, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+  FROM unique_pairs x JOIN unnest($11::text[], $12::text[], $13::text[]) AS u(c, l, r) \
+  ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r";
+
+type LoadRow = (
+    i32,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<bool>,
+    Option<Vec<u8>>,
+);
+
 async fn load(
     tx: &mut Transaction<'_, Postgres>,
     n: &Needs,
 ) -> Result<(Loaded, StoredMessages), TxError> {
+    fn strs(set: &BTreeSet<String>) -> Vec<&str> {
+        set.iter().map(String::as_str).collect()
+    }
+    let (cl, cr): (Vec<&str>, Vec<&str>) = n
+        .contacts
+        .iter()
+        .map(|(x, y)| (x.as_str(), y.as_str()))
+        .unzip();
+    let mut keys: (Vec<&str>, Vec<&str>, Vec<&str>, Vec<i64>) = Default::default();
+    for k in &n.click_keys {
+        keys.0.push(&k.campaign_id);
+        keys.1.push(&k.link_id);
+        keys.2.push(&k.recipient);
+        keys.3.push(k.at.0);
+    }
+    let mut pairs: (Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
+    for (a, b, c) in &n.unique_pairs {
+        pairs.0.push(a);
+        pairs.1.push(b);
+        pairs.2.push(c);
+    }
+    let rows: Vec<LoadRow> = sqlx::query_as(LOAD)
+        .bind(strs(&n.campaigns))
+        .bind(strs(&n.lists))
+        .bind(&cl)
+        .bind(&cr)
+        .bind(strs(&n.messages))
+        .bind(strs(&n.click_event_ids))
+        .bind(&keys.0)
+        .bind(&keys.1)
+        .bind(&keys.2)
+        .bind(&keys.3)
+        .bind(&pairs.0)
+        .bind(&pairs.1)
+        .bind(&pairs.2)
+        .fetch_all(&mut **tx)
+        .await?;
     let mut l = Loaded::default();
-    if !n.campaigns.is_empty() {
-        let ids: Vec<&str> = n.campaigns.iter().map(String::as_str).collect();
-        let rows: Vec<CampaignRow> = sqlx::query_as(
-            "SELECT campaign_id, name, list_id, link_tracking, created_at, links \
-             FROM campaigns WHERE campaign_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&mut **tx)
-        .await?;
-        for r in rows {
-            let def = campaign_of(r)?;
-            l.campaigns.insert(def.campaign_id.clone(), def);
-        }
-    }
-    if !n.lists.is_empty() {
-        let ids: Vec<&str> = n.lists.iter().map(String::as_str).collect();
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT list_id, name FROM lists WHERE list_id = ANY($1)")
-                .bind(&ids)
-                .fetch_all(&mut **tx)
-                .await?;
-        l.lists.extend(rows);
-    }
-    if !n.contacts.is_empty() {
-        let (a, b): (Vec<&str>, Vec<&str>) = n
-            .contacts
-            .iter()
-            .map(|(x, y)| (x.as_str(), y.as_str()))
-            .unzip();
-        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-            "SELECT c.list_id, c.recipient, c.name FROM contacts c \
-             JOIN unnest($1::text[], $2::text[]) AS u(l, r) ON c.list_id = u.l AND c.recipient = u.r",
-        )
-        .bind(&a)
-        .bind(&b)
-        .fetch_all(&mut **tx)
-        .await?;
-        for (list, r, name) in rows {
-            l.contacts.insert((list, r), name);
-        }
-    }
     let mut stored = StoredMessages::new();
-    if !n.messages.is_empty() {
-        let ids: Vec<&str> = n.messages.iter().map(String::as_str).collect();
-        let rows: Vec<StoredRow> = sqlx::query_as(
-            "SELECT message_id, campaign_id, recipient, parts, at, status, status_at, error_code, seen \
-             FROM messages WHERE message_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&mut **tx)
-        .await?;
-        for r in rows {
-            let (id, m) = stored_of(r)?;
-            if let Some(rec) = &m.record {
-                l.messages.insert(id.clone(), rec.clone());
+    let bad =
+        |kind: i32| TxError::Store(corrupt(format!("a load row of kind {kind} is incomplete")));
+    for (kind, t1, t2, t3, t4, i1, i2, i3, i4, b, y) in rows {
+        match kind {
+            1 => {
+                let (Some(id), Some(name), Some(links), Some(track)) = (t1, t2, t4, b) else {
+                    return Err(bad(kind));
+                };
+                let def = campaign_of((id, name, t3, track, i1, links))?;
+                l.campaigns.insert(def.campaign_id.clone(), def);
             }
-            if let Some(k) = &m.pending {
-                l.pending.insert(id.clone(), k.clone());
+            2 => {
+                let (Some(id), Some(name)) = (t1, t2) else {
+                    return Err(bad(kind));
+                };
+                l.lists.insert(id, name);
             }
-            for k in &m.seen {
-                l.status_events.insert((id.clone(), k.clone()));
+            3 => {
+                let (Some(list), Some(r)) = (t1, t2) else {
+                    return Err(bad(kind));
+                };
+                l.contacts.insert((list, r), t3);
             }
-            stored.insert(id, m);
+            4 => {
+                let (Some(id), Some(seen)) = (t1, y) else {
+                    return Err(bad(kind));
+                };
+                let (id, m) = stored_of((id, t2, t3, i1, i2, i3, i4, t4, seen))?;
+                if let Some(rec) = &m.record {
+                    l.messages.insert(id.clone(), rec.clone());
+                }
+                if let Some(k) = &m.pending {
+                    l.pending.insert(id.clone(), k.clone());
+                }
+                for k in &m.seen {
+                    l.status_events.insert((id.clone(), k.clone()));
+                }
+                stored.insert(id, m);
+            }
+            5 => {
+                let Some(id) = t1 else { return Err(bad(kind)) };
+                l.click_event_ids.insert(id);
+            }
+            6 => {
+                let (Some(campaign_id), Some(link_id), Some(recipient), Some(at)) =
+                    (t1, t2, t3, i1)
+                else {
+                    return Err(bad(kind));
+                };
+                l.click_keys.insert(ClickKey {
+                    campaign_id,
+                    link_id,
+                    recipient,
+                    at: Millis(at),
+                });
+            }
+            7 => {
+                let (Some(c), Some(k), Some(r)) = (t1, t2, t3) else {
+                    return Err(bad(kind));
+                };
+                l.unique_pairs.insert((c, k, r));
+            }
+            _ => return Err(bad(kind)),
         }
-    }
-    if !n.click_event_ids.is_empty() {
-        let ids: Vec<&str> = n.click_event_ids.iter().map(String::as_str).collect();
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT event_id FROM event_clicks WHERE event_id = ANY($1)")
-                .bind(&ids)
-                .fetch_all(&mut **tx)
-                .await?;
-        l.click_event_ids.extend(rows.into_iter().map(|(id,)| id));
-    }
-    if !n.click_keys.is_empty() {
-        let mut c = Vec::new();
-        let mut k = Vec::new();
-        let mut r = Vec::new();
-        let mut at = Vec::new();
-        for key in &n.click_keys {
-            c.push(key.campaign_id.as_str());
-            k.push(key.link_id.as_str());
-            r.push(key.recipient.as_str());
-            at.push(key.at.0);
-        }
-        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT x.campaign_id, x.link_id, x.recipient, x.at FROM clicks x \
-             JOIN unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS u(c, l, r, a) \
-             ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r AND x.at = u.a",
-        )
-        .bind(&c)
-        .bind(&k)
-        .bind(&r)
-        .bind(&at)
-        .fetch_all(&mut **tx)
-        .await?;
-        for (campaign_id, link_id, recipient, at) in rows {
-            l.click_keys.insert(ClickKey {
-                campaign_id,
-                link_id,
-                recipient,
-                at: Millis(at),
-            });
-        }
-    }
-    if !n.unique_pairs.is_empty() {
-        let mut c = Vec::new();
-        let mut k = Vec::new();
-        let mut r = Vec::new();
-        for (a, b, d) in &n.unique_pairs {
-            c.push(a.as_str());
-            k.push(b.as_str());
-            r.push(d.as_str());
-        }
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT x.campaign_id, x.link_id, x.recipient FROM unique_pairs x \
-             JOIN unnest($1::text[], $2::text[], $3::text[]) AS u(c, l, r) \
-             ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r",
-        )
-        .bind(&c)
-        .bind(&k)
-        .bind(&r)
-        .fetch_all(&mut **tx)
-        .await?;
-        l.unique_pairs.extend(rows);
     }
     Ok((l, stored))
 }
@@ -698,134 +713,176 @@ fn decode_seen(mut b: &[u8]) -> Option<Vec<StatusKey>> {
     Some(out)
 }
 
+/// All of a batch's writes in one statement (one round trip): an
+/// `INSERT … SELECT … FROM unnest(…) ON CONFLICT …` per table, as data-modifying CTEs
+/// (each table is written by one of them; an empty array writes nothing).
+const WRITE: &str = "WITH \
+c AS (INSERT INTO campaigns (campaign_id, name, list_id, link_tracking, created_at, links) \
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::int8[], $6::text[]) \
+  ON CONFLICT (campaign_id) DO UPDATE SET name = EXCLUDED.name, list_id = EXCLUDED.list_id, \
+  link_tracking = EXCLUDED.link_tracking, created_at = EXCLUDED.created_at, links = EXCLUDED.links), \
+l AS (INSERT INTO lists (list_id, name) SELECT * FROM unnest($7::text[], $8::text[]) \
+  ON CONFLICT (list_id) DO UPDATE SET name = EXCLUDED.name), \
+k AS (INSERT INTO contacts (list_id, recipient, name) \
+  SELECT * FROM unnest($9::text[], $10::text[], $11::text[]) \
+  ON CONFLICT (list_id, recipient) DO UPDATE SET name = EXCLUDED.name), \
+m AS (INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank, seen) \
+  SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::text[], $20::int8[], $21::bytea[]) \
+  ON CONFLICT (message_id) DO UPDATE SET campaign_id = EXCLUDED.campaign_id, recipient = EXCLUDED.recipient, \
+  parts = EXCLUDED.parts, at = EXCLUDED.at, status = EXCLUDED.status, status_at = EXCLUDED.status_at, \
+  error_code = EXCLUDED.error_code, row_rank = EXCLUDED.row_rank, seen = EXCLUDED.seen), \
+e AS (INSERT INTO event_clicks (event_id, campaign_id, link_id, recipient, at, user_agent, bot) \
+  SELECT * FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], $26::int8[], $27::text[], $28::bool[]) \
+  ON CONFLICT (event_id) DO NOTHING), \
+x AS (INSERT INTO clicks (campaign_id, link_id, recipient, at, user_agent, bot) \
+  SELECT * FROM unnest($29::text[], $30::text[], $31::text[], $32::int8[], $33::text[], $34::bool[]) \
+  ON CONFLICT (campaign_id, link_id, recipient, at) DO NOTHING), \
+u AS (INSERT INTO unique_pairs (campaign_id, link_id, recipient) \
+  SELECT * FROM unnest($35::text[], $36::text[], $37::text[]) ON CONFLICT DO NOTHING), \
+cc AS (INSERT INTO campaign_counters (campaign_id, name, value) \
+  SELECT * FROM unnest($38::text[], $39::text[], $40::int8[]) \
+  ON CONFLICT (campaign_id, name) DO UPDATE SET value = campaign_counters.value + EXCLUDED.value), \
+rc AS (INSERT INTO recipient_clicks (campaign_id, recipient, clicks) \
+  SELECT * FROM unnest($41::text[], $42::text[], $43::int8[]) \
+  ON CONFLICT (campaign_id, recipient) DO UPDATE SET clicks = recipient_clicks.clicks + EXCLUDED.clicks), \
+ls AS (INSERT INTO list_subscribers (list_id, subscribers) \
+  SELECT * FROM unnest($44::text[], $45::int8[]) \
+  ON CONFLICT (list_id) DO UPDATE SET subscribers = list_subscribers.subscribers + EXCLUDED.subscribers) \
+SELECT 1";
+
+/// The columns of the `messages` rows a batch touched, whole: the stored row with the
+/// batch's message, pending status and status events applied.
+#[derive(Default)]
+struct MessageColumns<'a> {
+    id: Vec<&'a str>,
+    camp: Vec<Option<String>>,
+    rcpt: Vec<Option<String>>,
+    parts: Vec<Option<i64>>,
+    at: Vec<Option<i64>>,
+    st: Vec<Option<i64>>,
+    st_at: Vec<Option<i64>>,
+    code: Vec<Option<String>>,
+    row: Vec<i64>,
+    seen: Vec<Vec<u8>>,
+}
+
+fn message_columns<'a>(ch: &'a Changes, mut stored: StoredMessages) -> MessageColumns<'a> {
+    fn entry<'a, 'b>(
+        touched: &'b mut BTreeMap<&'a str, StoredMessage>,
+        stored: &mut StoredMessages,
+        id: &'a str,
+    ) -> &'b mut StoredMessage {
+        touched
+            .entry(id)
+            .or_insert_with(|| stored.remove(id).unwrap_or_default())
+    }
+    let mut touched: BTreeMap<&'a str, StoredMessage> = BTreeMap::new();
+    for m in &ch.messages {
+        let r = &m.record;
+        entry(&mut touched, &mut stored, &r.message_id).record = Some(r.clone());
+    }
+    for (id, k) in &ch.pending_set {
+        entry(&mut touched, &mut stored, id).pending = Some(k.clone());
+    }
+    for id in &ch.pending_cleared {
+        entry(&mut touched, &mut stored, id).pending = None;
+    }
+    for (id, k) in &ch.status_events {
+        let m = entry(&mut touched, &mut stored, id);
+        m.seen.push(k.clone());
+        if m.seen.len() > MAX_SEEN {
+            if let Some(i) = m
+                .seen
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.cmp(b.1))
+                .map(|(i, _)| i)
+            {
+                m.seen.swap_remove(i);
+            }
+        }
+    }
+    let mut c = MessageColumns::default();
+    for (id, s) in touched {
+        c.id.push(id);
+        match s.record {
+            Some(r) => {
+                let (a, b, code, rr) = status_columns(&r);
+                c.camp.push(Some(r.campaign_id));
+                c.rcpt.push(Some(r.recipient));
+                c.parts.push(Some(r.parts as i64));
+                c.at.push(Some(r.at.0));
+                c.st.push(a);
+                c.st_at.push(b);
+                c.code.push(code);
+                c.row.push(rr);
+            }
+            None => {
+                c.camp.push(None);
+                c.rcpt.push(None);
+                c.parts.push(None);
+                c.at.push(None);
+                c.st.push(s.pending.as_ref().map(|k| k.status.rank() as i64));
+                c.st_at.push(s.pending.as_ref().map(|k| k.at.0));
+                c.code
+                    .push(s.pending.as_ref().and_then(|k| k.error_code.clone()));
+                c.row.push(0);
+            }
+        }
+        c.seen.push(encode_seen(&s.seen));
+    }
+    c
+}
+
+/// id, name, list_id, link_tracking, created_at, links.
+type CampaignColumns<'a> = (
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<Option<&'a str>>,
+    Vec<bool>,
+    Vec<Option<i64>>,
+    Vec<String>,
+);
+
 async fn write(
     tx: &mut Transaction<'_, Postgres>,
     ch: &Changes,
     stored: StoredMessages,
 ) -> Result<(), sqlx::Error> {
-    if !ch.campaigns.is_empty() {
-        let mut id = Vec::new();
-        let mut name = Vec::new();
-        let mut list = Vec::new();
-        let mut track = Vec::new();
-        let mut created = Vec::new();
-        let mut links = Vec::new();
-        for c in &ch.campaigns {
-            id.push(c.campaign_id.as_str());
-            name.push(c.name.as_str());
-            list.push(c.contact_list.as_deref());
-            track.push(c.link_tracking);
-            created.push(c.created_at.map(|m| m.0));
-            links.push(links_json(c));
-        }
-        sqlx::query(
-            "INSERT INTO campaigns (campaign_id, name, list_id, link_tracking, created_at, links) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::int8[], $6::text[]) \
-             ON CONFLICT (campaign_id) DO UPDATE SET name = EXCLUDED.name, list_id = EXCLUDED.list_id, \
-             link_tracking = EXCLUDED.link_tracking, created_at = EXCLUDED.created_at, links = EXCLUDED.links",
-        )
-        .bind(&id)
-        .bind(&name)
-        .bind(&list)
-        .bind(&track)
-        .bind(&created)
-        .bind(&links)
-        .execute(&mut **tx)
-        .await?;
+    let mut camps: CampaignColumns = Default::default();
+    for c in &ch.campaigns {
+        camps.0.push(&c.campaign_id);
+        camps.1.push(&c.name);
+        camps.2.push(c.contact_list.as_deref());
+        camps.3.push(c.link_tracking);
+        camps.4.push(c.created_at.map(|m| m.0));
+        camps.5.push(links_json(c));
     }
-    if !ch.lists.is_empty() {
-        let (id, name): (Vec<&str>, Vec<&str>) = ch
-            .lists
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .unzip();
-        sqlx::query(
-            "INSERT INTO lists (list_id, name) SELECT * FROM unnest($1::text[], $2::text[]) \
-             ON CONFLICT (list_id) DO UPDATE SET name = EXCLUDED.name",
-        )
-        .bind(&id)
-        .bind(&name)
-        .execute(&mut **tx)
-        .await?;
+    let (list_id, list_name): (Vec<&str>, Vec<&str>) = ch
+        .lists
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .unzip();
+    let mut contacts: (Vec<&str>, Vec<&str>, Vec<Option<&str>>) = Default::default();
+    for c in &ch.contacts {
+        contacts.0.push(&c.list_id);
+        contacts.1.push(&c.recipient);
+        contacts.2.push(c.name.as_deref());
     }
-    if !ch.contacts.is_empty() {
-        let mut l = Vec::new();
-        let mut r = Vec::new();
-        let mut n = Vec::new();
-        for c in &ch.contacts {
-            l.push(c.list_id.as_str());
-            r.push(c.recipient.as_str());
-            n.push(c.name.as_deref());
-        }
-        sqlx::query(
-            "INSERT INTO contacts (list_id, recipient, name) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) \
-             ON CONFLICT (list_id, recipient) DO UPDATE SET name = EXCLUDED.name",
-        )
-        .bind(&l)
-        .bind(&r)
-        .bind(&n)
-        .execute(&mut **tx)
-        .await?;
-    }
-    write_messages(tx, ch, stored).await?;
+    let m = message_columns(ch, stored);
     let (with_id, without): (Vec<&ClickRecord>, Vec<&ClickRecord>) =
         ch.clicks.iter().partition(|c| c.event_id.is_some());
-    if !with_id.is_empty() {
-        let mut e = Vec::new();
-        let (c, l, r, at, ua, bot) = click_columns(&with_id);
-        for k in &with_id {
-            e.push(k.event_id.as_deref().unwrap_or_default());
-        }
-        sqlx::query(
-            "INSERT INTO event_clicks (event_id, campaign_id, link_id, recipient, at, user_agent, bot) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::bool[]) \
-             ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(&e)
-        .bind(&c)
-        .bind(&l)
-        .bind(&r)
-        .bind(&at)
-        .bind(&ua)
-        .bind(&bot)
-        .execute(&mut **tx)
-        .await?;
-    }
-    if !without.is_empty() {
-        let (c, l, r, at, ua, bot) = click_columns(&without);
-        sqlx::query(
-            "INSERT INTO clicks (campaign_id, link_id, recipient, at, user_agent, bot) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::bool[]) \
-             ON CONFLICT (campaign_id, link_id, recipient, at) DO NOTHING",
-        )
-        .bind(&c)
-        .bind(&l)
-        .bind(&r)
-        .bind(&at)
-        .bind(&ua)
-        .bind(&bot)
-        .execute(&mut **tx)
-        .await?;
-    }
-    if !ch.unique_pairs.is_empty() {
-        let mut c = Vec::new();
-        let mut l = Vec::new();
-        let mut r = Vec::new();
-        for (a, b, d) in &ch.unique_pairs {
-            c.push(a.as_str());
-            l.push(b.as_str());
-            r.push(d.as_str());
-        }
-        sqlx::query(
-            "INSERT INTO unique_pairs (campaign_id, link_id, recipient) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
-        )
-        .bind(&c)
-        .bind(&l)
-        .bind(&r)
-        .execute(&mut **tx)
-        .await?;
+    let event_ids: Vec<&str> = with_id
+        .iter()
+        .map(|k| k.event_id.as_deref().unwrap_or_default())
+        .collect();
+    let e = click_columns(&with_id);
+    let x = click_columns(&without);
+    let mut pairs: (Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
+    for (a, b, d) in &ch.unique_pairs {
+        pairs.0.push(a);
+        pairs.1.push(b);
+        pairs.2.push(d);
     }
     // Counters: BTreeMap order, so every transaction updates rows in the same order.
     let mut camp = (Vec::new(), Vec::new(), Vec::new());
@@ -852,146 +909,54 @@ async fn write(
             }
         }
     }
-    if !camp.0.is_empty() {
-        sqlx::query(
-            "INSERT INTO campaign_counters (campaign_id, name, value) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) \
-             ON CONFLICT (campaign_id, name) DO UPDATE SET value = campaign_counters.value + EXCLUDED.value",
-        )
+    sqlx::query(WRITE)
+        .bind(&camps.0)
+        .bind(&camps.1)
+        .bind(&camps.2)
+        .bind(&camps.3)
+        .bind(&camps.4)
+        .bind(&camps.5)
+        .bind(&list_id)
+        .bind(&list_name)
+        .bind(&contacts.0)
+        .bind(&contacts.1)
+        .bind(&contacts.2)
+        .bind(&m.id)
+        .bind(&m.camp)
+        .bind(&m.rcpt)
+        .bind(&m.parts)
+        .bind(&m.at)
+        .bind(&m.st)
+        .bind(&m.st_at)
+        .bind(&m.code)
+        .bind(&m.row)
+        .bind(&m.seen)
+        .bind(&event_ids)
+        .bind(&e.0)
+        .bind(&e.1)
+        .bind(&e.2)
+        .bind(&e.3)
+        .bind(&e.4)
+        .bind(&e.5)
+        .bind(&x.0)
+        .bind(&x.1)
+        .bind(&x.2)
+        .bind(&x.3)
+        .bind(&x.4)
+        .bind(&x.5)
+        .bind(&pairs.0)
+        .bind(&pairs.1)
+        .bind(&pairs.2)
         .bind(&camp.0)
         .bind(&camp.1)
         .bind(&camp.2)
-        .execute(&mut **tx)
-        .await?;
-    }
-    if !rcpt.0.is_empty() {
-        sqlx::query(
-            "INSERT INTO recipient_clicks (campaign_id, recipient, clicks) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) \
-             ON CONFLICT (campaign_id, recipient) DO UPDATE SET clicks = recipient_clicks.clicks + EXCLUDED.clicks",
-        )
         .bind(&rcpt.0)
         .bind(&rcpt.1)
         .bind(&rcpt.2)
-        .execute(&mut **tx)
-        .await?;
-    }
-    if !subs.0.is_empty() {
-        sqlx::query(
-            "INSERT INTO list_subscribers (list_id, subscribers) \
-             SELECT * FROM unnest($1::text[], $2::int8[]) \
-             ON CONFLICT (list_id) DO UPDATE SET subscribers = list_subscribers.subscribers + EXCLUDED.subscribers",
-        )
         .bind(&subs.0)
         .bind(&subs.1)
         .execute(&mut **tx)
         .await?;
-    }
-    Ok(())
-}
-
-/// Writes the rows of `messages` a batch touched, whole: the stored row with the batch's
-/// message, pending status and status events applied.
-async fn write_messages(
-    tx: &mut Transaction<'_, Postgres>,
-    ch: &Changes,
-    mut stored: StoredMessages,
-) -> Result<(), sqlx::Error> {
-    let mut touched: BTreeMap<&str, StoredMessage> = BTreeMap::new();
-    fn entry<'a, 'b>(
-        touched: &'b mut BTreeMap<&'a str, StoredMessage>,
-        stored: &mut StoredMessages,
-        id: &'a str,
-    ) -> &'b mut StoredMessage {
-        touched
-            .entry(id)
-            .or_insert_with(|| stored.remove(id).unwrap_or_default())
-    }
-    for m in &ch.messages {
-        let r = &m.record;
-        entry(&mut touched, &mut stored, &r.message_id).record = Some(r.clone());
-    }
-    for (id, k) in &ch.pending_set {
-        entry(&mut touched, &mut stored, id).pending = Some(k.clone());
-    }
-    for id in &ch.pending_cleared {
-        entry(&mut touched, &mut stored, id).pending = None;
-    }
-    for (id, k) in &ch.status_events {
-        let m = entry(&mut touched, &mut stored, id);
-        m.seen.push(k.clone());
-        if m.seen.len() > MAX_SEEN {
-            if let Some(i) = m
-                .seen
-                .iter()
-                .enumerate()
-                .min_by(|a, b| a.1.cmp(b.1))
-                .map(|(i, _)| i)
-            {
-                m.seen.swap_remove(i);
-            }
-        }
-    }
-    if touched.is_empty() {
-        return Ok(());
-    }
-    let n = touched.len();
-    let mut id = Vec::with_capacity(n);
-    let mut camp = Vec::with_capacity(n);
-    let mut rcpt = Vec::with_capacity(n);
-    let mut parts = Vec::with_capacity(n);
-    let mut at = Vec::with_capacity(n);
-    let mut st = Vec::with_capacity(n);
-    let mut st_at = Vec::with_capacity(n);
-    let mut code = Vec::with_capacity(n);
-    let mut row = Vec::with_capacity(n);
-    let mut seen = Vec::with_capacity(n);
-    for (m, s) in &touched {
-        id.push(*m);
-        match &s.record {
-            Some(r) => {
-                let (a, b, c, rr) = status_columns(r);
-                camp.push(Some(r.campaign_id.as_str()));
-                rcpt.push(Some(r.recipient.as_str()));
-                parts.push(Some(r.parts as i64));
-                at.push(Some(r.at.0));
-                st.push(a);
-                st_at.push(b);
-                code.push(c);
-                row.push(rr);
-            }
-            None => {
-                camp.push(None);
-                rcpt.push(None);
-                parts.push(None);
-                at.push(None);
-                st.push(s.pending.as_ref().map(|k| k.status.rank() as i64));
-                st_at.push(s.pending.as_ref().map(|k| k.at.0));
-                code.push(s.pending.as_ref().and_then(|k| k.error_code.clone()));
-                row.push(0);
-            }
-        }
-        seen.push(encode_seen(&s.seen));
-    }
-    sqlx::query(
-        "INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank, seen) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::bytea[]) \
-         ON CONFLICT (message_id) DO UPDATE SET campaign_id = EXCLUDED.campaign_id, recipient = EXCLUDED.recipient, \
-         parts = EXCLUDED.parts, at = EXCLUDED.at, status = EXCLUDED.status, status_at = EXCLUDED.status_at, \
-         error_code = EXCLUDED.error_code, row_rank = EXCLUDED.row_rank, seen = EXCLUDED.seen",
-    )
-    .bind(&id)
-    .bind(&camp)
-    .bind(&rcpt)
-    .bind(&parts)
-    .bind(&at)
-    .bind(&st)
-    .bind(&st_at)
-    .bind(&code)
-    .bind(&row)
-    .bind(&seen)
-    .execute(&mut **tx)
-    .await?;
     Ok(())
 }
 
