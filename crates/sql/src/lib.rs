@@ -27,16 +27,21 @@
 //! # Concurrency (PostgreSQL)
 //!
 //! `apply` decides from the state it was given, so two transactions must not decide on
-//! the same key at once. Before loading, an ingest takes, in one statement each and in
+//! the same key at once. Before loading, an ingest takes, in one statement and in
 //! ascending order:
 //!
 //! - transaction-scoped advisory locks on its campaigns and lists (exclusive where the
 //!   batch defines or renames them, shared where it only refers to them);
-//! - row locks (`SELECT … FOR UPDATE`) on rows of `ingest_locks`, one per bucket of its
-//!   other keys (message ids, contacts, click event ids, (campaign, link, recipient)),
-//!   a bucket being a stable 64-bit FNV-1a hash of the key modulo 65 536. Row locks live
-//!   in the rows, not in the server's shared lock table, so a batch of thousands of keys
-//!   needs no `max_locks_per_transaction` tuning.
+//! - then row locks (`SELECT … FOR UPDATE`) on rows of `ingest_locks`, one per bucket of
+//!   its other keys (message ids, contacts, click event ids, (campaign, link,
+//!   recipient)), a bucket being a stable 64-bit FNV-1a hash of the key modulo 256. Row
+//!   locks live in the rows, not in the server's shared lock table, so a batch of
+//!   thousands of keys needs no `max_locks_per_transaction` tuning.
+//!
+//! Each locked row costs a WAL record, so the buckets are few: a call of a few events
+//! (a webhook) locks a few of the 256 and rarely waits for another, while two batches
+//! of thousands of keys share buckets and take turns. (With 65 536 buckets a batch of
+//! 2 000 events locked about 1 500 rows, 14% of its time; with 256, at most 256.)
 //!
 //! Counter updates are additive and written in sorted key order, so they neither lose
 //! updates nor deadlock. Should PostgreSQL still report a deadlock or a serialization

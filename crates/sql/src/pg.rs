@@ -24,7 +24,7 @@ use crate::{
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Buckets of `ingest_locks` (rows 0..LOCK_BUCKETS, made by the first migration).
-const LOCK_BUCKETS: u64 = 65_536;
+const LOCK_BUCKETS: u64 = 256;
 /// Attempts of one batch before a deadlock or serialization failure is given up on.
 const ATTEMPTS: u32 = 30;
 
