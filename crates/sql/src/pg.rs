@@ -1,6 +1,6 @@
 //! The PostgreSQL store.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -375,9 +375,11 @@ impl PgStore {
             .await?;
         }
         let (loaded, stored) = load(&mut tx, needs).await?;
+        // Which contacts exist: those are upserted, the others plainly inserted.
+        let contacts: HashSet<(String, String)> = loaded.contacts.keys().cloned().collect();
         let (outcomes, changes) = apply(loaded, events);
         if !changes.is_empty() {
-            write(&mut tx, &changes, stored).await?;
+            write(&mut tx, &changes, stored, &contacts).await?;
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -713,9 +715,12 @@ fn decode_seen(mut b: &[u8]) -> Option<Vec<StatusKey>> {
     Some(out)
 }
 
-/// All of a batch's writes in one statement (one round trip): an
-/// `INSERT … SELECT … FROM unnest(…) ON CONFLICT …` per table, as data-modifying CTEs
-/// (each table is written by one of them; an empty array writes nothing).
+/// All of a batch's writes in one statement (one round trip): `INSERT … SELECT … FROM
+/// unnest(…)` per table, as data-modifying CTEs (an empty array writes nothing). The
+/// batch's keys are locked and were loaded, so the store knows which rows exist: new
+/// contacts and messages are plainly inserted (no `ON CONFLICT` probe, which costs about
+/// a third of an insert), existing ones upserted; the clicks and first clicks the engine
+/// records are new. Counters (not loaded) are `INSERT … ON CONFLICT DO UPDATE`.
 const WRITE: &str = "WITH \
 c AS (INSERT INTO campaigns (campaign_id, name, list_id, link_tracking, created_at, links) \
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::int8[], $6::text[]) \
@@ -724,21 +729,27 @@ c AS (INSERT INTO campaigns (campaign_id, name, list_id, link_tracking, created_
 l AS (INSERT INTO lists (list_id, name) SELECT * FROM unnest($7::text[], $8::text[]) \
   ON CONFLICT (list_id) DO UPDATE SET name = EXCLUDED.name), \
 k AS (INSERT INTO contacts (list_id, recipient, name) \
-  SELECT * FROM unnest($9::text[], $10::text[], $11::text[]) \
+  SELECT l, r, n FROM unnest($9::text[], $10::text[], $11::text[], $46::bool[]) AS u(l, r, n, s) WHERE NOT s), \
+ku AS (INSERT INTO contacts (list_id, recipient, name) \
+  SELECT l, r, n FROM unnest($9::text[], $10::text[], $11::text[], $46::bool[]) AS u(l, r, n, s) WHERE s \
   ON CONFLICT (list_id, recipient) DO UPDATE SET name = EXCLUDED.name), \
 m AS (INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank, seen) \
-  SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::text[], $20::int8[], $21::bytea[]) \
+  SELECT i, c, r, p, a, st, sa, e, rr, seen FROM unnest($12::text[], $13::text[], $14::text[], $15::int8[], \
+  $16::int8[], $17::int8[], $18::int8[], $19::text[], $20::int8[], $21::bytea[], $47::bool[]) \
+  AS u(i, c, r, p, a, st, sa, e, rr, seen, s) WHERE NOT s), \
+mu AS (INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank, seen) \
+  SELECT i, c, r, p, a, st, sa, e, rr, seen FROM unnest($12::text[], $13::text[], $14::text[], $15::int8[], \
+  $16::int8[], $17::int8[], $18::int8[], $19::text[], $20::int8[], $21::bytea[], $47::bool[]) \
+  AS u(i, c, r, p, a, st, sa, e, rr, seen, s) WHERE s \
   ON CONFLICT (message_id) DO UPDATE SET campaign_id = EXCLUDED.campaign_id, recipient = EXCLUDED.recipient, \
   parts = EXCLUDED.parts, at = EXCLUDED.at, status = EXCLUDED.status, status_at = EXCLUDED.status_at, \
   error_code = EXCLUDED.error_code, row_rank = EXCLUDED.row_rank, seen = EXCLUDED.seen), \
 e AS (INSERT INTO event_clicks (event_id, campaign_id, link_id, recipient, at, user_agent, bot) \
-  SELECT * FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], $26::int8[], $27::text[], $28::bool[]) \
-  ON CONFLICT (event_id) DO NOTHING), \
+  SELECT * FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], $26::int8[], $27::text[], $28::bool[])), \
 x AS (INSERT INTO clicks (campaign_id, link_id, recipient, at, user_agent, bot) \
-  SELECT * FROM unnest($29::text[], $30::text[], $31::text[], $32::int8[], $33::text[], $34::bool[]) \
-  ON CONFLICT (campaign_id, link_id, recipient, at) DO NOTHING), \
+  SELECT * FROM unnest($29::text[], $30::text[], $31::text[], $32::int8[], $33::text[], $34::bool[])), \
 u AS (INSERT INTO unique_pairs (campaign_id, link_id, recipient) \
-  SELECT * FROM unnest($35::text[], $36::text[], $37::text[]) ON CONFLICT DO NOTHING), \
+  SELECT * FROM unnest($35::text[], $36::text[], $37::text[])), \
 cc AS (INSERT INTO campaign_counters (campaign_id, name, value) \
   SELECT * FROM unnest($38::text[], $39::text[], $40::int8[]) \
   ON CONFLICT (campaign_id, name) DO UPDATE SET value = campaign_counters.value + EXCLUDED.value), \
@@ -755,6 +766,8 @@ SELECT 1";
 #[derive(Default)]
 struct MessageColumns<'a> {
     id: Vec<&'a str>,
+    /// Whether the row exists (upserted) or not (inserted).
+    stored: Vec<bool>,
     camp: Vec<Option<String>>,
     rcpt: Vec<Option<String>>,
     parts: Vec<Option<i64>>,
@@ -768,15 +781,19 @@ struct MessageColumns<'a> {
 
 fn message_columns<'a>(ch: &'a Changes, mut stored: StoredMessages) -> MessageColumns<'a> {
     fn entry<'a, 'b>(
-        touched: &'b mut BTreeMap<&'a str, StoredMessage>,
+        touched: &'b mut BTreeMap<&'a str, (bool, StoredMessage)>,
         stored: &mut StoredMessages,
         id: &'a str,
     ) -> &'b mut StoredMessage {
-        touched
+        &mut touched
             .entry(id)
-            .or_insert_with(|| stored.remove(id).unwrap_or_default())
+            .or_insert_with(|| match stored.remove(id) {
+                Some(m) => (true, m),
+                None => (false, StoredMessage::default()),
+            })
+            .1
     }
-    let mut touched: BTreeMap<&'a str, StoredMessage> = BTreeMap::new();
+    let mut touched: BTreeMap<&'a str, (bool, StoredMessage)> = BTreeMap::new();
     for m in &ch.messages {
         let r = &m.record;
         entry(&mut touched, &mut stored, &r.message_id).record = Some(r.clone());
@@ -803,8 +820,9 @@ fn message_columns<'a>(ch: &'a Changes, mut stored: StoredMessages) -> MessageCo
         }
     }
     let mut c = MessageColumns::default();
-    for (id, s) in touched {
+    for (id, (existed, s)) in touched {
         c.id.push(id);
+        c.stored.push(existed);
         match s.record {
             Some(r) => {
                 let (a, b, code, rr) = status_columns(&r);
@@ -834,6 +852,9 @@ fn message_columns<'a>(ch: &'a Changes, mut stored: StoredMessages) -> MessageCo
     c
 }
 
+/// list_id, recipient, name, whether it exists.
+type ContactColumns<'a> = (Vec<&'a str>, Vec<&'a str>, Vec<Option<&'a str>>, Vec<bool>);
+
 /// id, name, list_id, link_tracking, created_at, links.
 type CampaignColumns<'a> = (
     Vec<&'a str>,
@@ -848,6 +869,7 @@ async fn write(
     tx: &mut Transaction<'_, Postgres>,
     ch: &Changes,
     stored: StoredMessages,
+    known_contacts: &HashSet<(String, String)>,
 ) -> Result<(), sqlx::Error> {
     let mut camps: CampaignColumns = Default::default();
     for c in &ch.campaigns {
@@ -863,11 +885,14 @@ async fn write(
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .unzip();
-    let mut contacts: (Vec<&str>, Vec<&str>, Vec<Option<&str>>) = Default::default();
+    let mut contacts: ContactColumns = Default::default();
     for c in &ch.contacts {
         contacts.0.push(&c.list_id);
         contacts.1.push(&c.recipient);
         contacts.2.push(c.name.as_deref());
+        contacts
+            .3
+            .push(known_contacts.contains(&(c.list_id.clone(), c.recipient.clone())));
     }
     let m = message_columns(ch, stored);
     let (with_id, without): (Vec<&ClickRecord>, Vec<&ClickRecord>) =
@@ -955,6 +980,8 @@ async fn write(
         .bind(&rcpt.2)
         .bind(&subs.0)
         .bind(&subs.1)
+        .bind(&contacts.3)
+        .bind(&m.stored)
         .execute(&mut **tx)
         .await?;
     Ok(())
