@@ -23,7 +23,8 @@ use crate::{
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Buckets of `ingest_locks` (rows 0..LOCK_BUCKETS, made by the first migration).
+/// Buckets of `ingest_locks` (rows 0..LOCK_BUCKETS: made by migration 1, the rest
+/// deleted by migration 3).
 const LOCK_BUCKETS: u64 = 256;
 /// Attempts of one batch before a deadlock or serialization failure is given up on.
 const ATTEMPTS: u32 = 30;

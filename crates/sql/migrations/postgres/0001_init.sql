@@ -103,11 +103,11 @@ CREATE TABLE recipient_clicks (
 );
 
 -- Row locks that serialise concurrent ingests deciding on the same keys: a key's
--- bucket is a stable hash of it modulo 256 (see the crate's docs).
+-- bucket is a stable hash of it modulo 65536 (see the crate's docs).
 CREATE TABLE ingest_locks (
     bucket INTEGER PRIMARY KEY
 );
-INSERT INTO ingest_locks (bucket) SELECT generate_series(0, 255);
+INSERT INTO ingest_locks (bucket) SELECT generate_series(0, 65535);
 
 -- Tracked short links: one code per (message, link).
 CREATE TABLE tracked_links (
