@@ -9,6 +9,7 @@
 
 mod support;
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -342,7 +343,8 @@ fn postgres_stopped_mid_ingest_is_a_clear_error_and_a_retry_completes() {
     };
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("events.ndjson");
-    write_lines(&input, &synth("outage", 5_000, 5));
+    let lines = synth("outage", 5_000, 5);
+    write_lines(&input, &lines);
     let input = input.to_str().unwrap();
     let reference = format!("sled:{}", dir.path().join("reference").display());
     let out = run(&reference, &["ingest", input]);
@@ -351,14 +353,39 @@ fn postgres_stopped_mid_ingest_is_a_clear_error_and_a_retry_completes() {
 
     // The schema is made first, so that the stop falls in the middle of the ingest.
     assert!(run(&pg.url(), &["campaigns"]).status.success());
+    // The ingest reads standard input: the first half goes in, and once part of it is
+    // stored, PostgreSQL stops; the second half goes in after the stop. However fast the
+    // ingest is, the stop falls in its middle.
     let started = Instant::now();
-    let child = cmd(&pg.url(), &["ingest", input])
+    let mut child = cmd(&pg.url(), &["ingest", "-"])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    let mut stdin = child.stdin.take().unwrap();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let _ = stdin.write_all((first.join("\n") + "\n").as_bytes());
+    let _ = stdin.flush();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = run(&pg.url(), &["report", "outage", "--format", "json"]);
+        let stored = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|r| r["delivery"]["total"].as_u64())
+            .unwrap_or(0);
+        if stored > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing was stored within a minute"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     pg.crash();
+    let _ = stdin.write_all((second.join("\n") + "\n").as_bytes());
+    drop(stdin);
     let out = child.wait_with_output().unwrap();
     let err = one_line_error(&out, "ingest while PostgreSQL stops");
     assert!(
