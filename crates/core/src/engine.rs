@@ -132,6 +132,12 @@ pub enum CampaignCounter {
     EdgeClicks(Millis),
 }
 
+/// Every [`CampaignCounter::EdgeClicks`] name starts with this, and no other name sorts
+/// between it and [`EDGE_NAMES_END`]: a store can skip or read them as one range.
+pub const EDGE_NAMES_START: &str = "edge:";
+/// The first name after every edge-bucket name (`;` follows `:`).
+pub const EDGE_NAMES_END: &str = "edge;";
+
 impl CampaignCounter {
     /// A stable text name for storage (`status:delivered`, `link_clicks:sale`, `month:2026-03`…).
     /// Backends store counters under this name; [`CampaignCounter::from_name`] reads it back.

@@ -12,6 +12,7 @@ use crate::report::{
 };
 use crate::status::Row;
 use crate::time::Millis;
+use std::collections::BTreeMap;
 
 /// A tracked short link: `PUBLIC_URL/c/{code}` stands for one link of a campaign sent to
 /// one recipient in one message.
@@ -97,12 +98,19 @@ pub trait Store: Send + Sync + Debug {
     /// if run one after the other.
     async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, StoreError>;
 
-    /// A campaign's definition, list and counters; `None` for an unknown campaign.
+    /// A campaign's definition, list and counters, without the month-edge buckets
+    /// (`CampaignCounter::EdgeClicks`, see [`Store::edge_clicks`]); `None` for an unknown
+    /// campaign.
     /// Must not read per-message or per-click data.
     async fn totals(&self, campaign_id: &str) -> Result<Option<CampaignTotals>, StoreError>;
 
-    /// Every campaign's totals, in any order.
+    /// Every campaign's totals as [`Store::totals`] gives them, in any order.
     async fn all_totals(&self) -> Result<Vec<CampaignTotals>, StoreError>;
+
+    /// A campaign's month-edge buckets (the `EdgeClicks` counters, names from
+    /// `engine::EDGE_NAMES_START` to `engine::EDGE_NAMES_END`): only a report in a time
+    /// zone reads them, so a report in UTC reads no more than its links and months.
+    async fn edge_clicks(&self, campaign_id: &str) -> Result<BTreeMap<Millis, i64>, StoreError>;
 
     /// Up to `limit` messages of a campaign whose `message_id` sorts (bytewise) after
     /// `after`, counted in `row` if one is given, in `message_id` order, each with its
@@ -144,10 +152,11 @@ pub trait Store: Send + Sync + Debug {
         campaign_id: &str,
         offset: &(dyn Fn(Millis) -> i64 + Send + Sync),
     ) -> Result<Report, StoreError> {
-        let t = self
+        let mut t = self
             .totals(campaign_id)
             .await?
             .ok_or_else(|| StoreError::no_campaign(campaign_id))?;
+        t.counters.edges = self.edge_clicks(campaign_id).await?;
         Ok(Report::from_totals_with_offset(&t, offset))
     }
 
@@ -193,7 +202,10 @@ pub trait Store: Send + Sync + Debug {
     /// stored totals.
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         let recount = self.recount().await?;
-        let stored = self.all_totals().await?;
+        let mut stored = self.all_totals().await?;
+        for t in &mut stored {
+            t.counters.edges = self.edge_clicks(&t.def.campaign_id).await?;
+        }
         Ok(compare(&stored, &recount))
     }
 }

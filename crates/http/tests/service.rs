@@ -1160,6 +1160,12 @@ mod failing {
         async fn recount(&self) -> Result<Recount, StoreError> {
             Err(down())
         }
+        async fn edge_clicks(
+            &self,
+            _: &str,
+        ) -> Result<std::collections::BTreeMap<smsreport_core::Millis, i64>, StoreError> {
+            Err(down())
+        }
         async fn save_links(&self, _: &[TrackedLink]) -> Result<Vec<TrackedLink>, StoreError> {
             Err(down())
         }

@@ -36,9 +36,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use smsreport_core::engine::{
     apply, CampaignCounter, CampaignDef, Changes, Counter, Loaded, MessageRecord, Needs, Outcome,
+    EDGE_NAMES_END, EDGE_NAMES_START,
 };
 use smsreport_core::report::{CampaignCounters, CampaignTotals, ListTotals, Recount};
-use smsreport_core::{Event, Row, Status, StatusKey, Store, StoreError, TrackedLink};
+use smsreport_core::{Event, Millis, Row, Status, StatusKey, Store, StoreError, TrackedLink};
 
 /// The version of the key layout above. A store written with a newer one is refused.
 const FORMAT: u32 = 1;
@@ -420,8 +421,16 @@ impl Inner {
         };
         let mut counters = CampaignCounters::default();
         let p = prefix(b'T', &[def.campaign_id.as_bytes()]);
-        for r in self.scan(&p) {
-            let (k, v) = r?;
+        let edges_from = [&p[..], EDGE_NAMES_START.as_bytes()].concat();
+        let edges_to = [&p[..], EDGE_NAMES_END.as_bytes()].concat();
+        // Everything under the prefix but the month-edge buckets: two ranges.
+        let before = self.db.range(p.clone()..edges_from);
+        let after = self
+            .db
+            .range(edges_to..)
+            .take_while(|r| r.as_ref().map_or(true, |(k, _)| k.starts_with(&p)));
+        for r in before.chain(after) {
+            let (k, v) = r.map_err(|e| backend("scanning the sled store", e))?;
             let name = utf8("a counter name", &k[p.len()..])?;
             let c = CampaignCounter::from_name(&name)
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown counter {name:?}")))?;
@@ -432,6 +441,22 @@ impl Inner {
             list,
             counters,
         })
+    }
+
+    fn edge_clicks(&self, campaign_id: &str) -> Result<BTreeMap<Millis, i64>, StoreError> {
+        let p = prefix(b'T', &[campaign_id.as_bytes()]);
+        let mut out = BTreeMap::new();
+        for r in self.scan(&[&p[..], EDGE_NAMES_START.as_bytes()].concat()) {
+            let (k, v) = r?;
+            let name = utf8("a counter name", &k[p.len()..])?;
+            match CampaignCounter::from_name(&name) {
+                Some(CampaignCounter::EdgeClicks(b)) => {
+                    out.insert(b, int(&v)?);
+                }
+                _ => return Err(StoreError::Corrupt(format!("unknown counter {name:?}"))),
+            }
+        }
+        Ok(out)
     }
 
     fn messages(
@@ -608,6 +633,11 @@ impl Store for SledStore {
 
     async fn recount(&self) -> Result<Recount, StoreError> {
         self.blocking(|inner| inner.recount()).await
+    }
+
+    async fn edge_clicks(&self, campaign_id: &str) -> Result<BTreeMap<Millis, i64>, StoreError> {
+        let id = campaign_id.to_owned();
+        self.blocking(move |inner| inner.edge_clicks(&id)).await
     }
 
     async fn save_links(&self, links: &[TrackedLink]) -> Result<Vec<TrackedLink>, StoreError> {

@@ -135,6 +135,16 @@ pub(crate) fn key_hash(tag: u8, parts: &[&str]) -> u64 {
     h
 }
 
+/// The month-edge buckets among counter rows (name, value).
+pub(crate) fn edges_of(rows: Vec<(String, i64)>) -> Result<BTreeMap<Millis, i64>, StoreError> {
+    rows.into_iter()
+        .map(|(name, value)| match CampaignCounter::from_name(&name) {
+            Some(CampaignCounter::EdgeClicks(b)) => Ok((b, value)),
+            _ => Err(corrupt(format!("unknown counter {name:?}"))),
+        })
+        .collect()
+}
+
 pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt(what.into())
 }

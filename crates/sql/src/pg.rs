@@ -1091,7 +1091,7 @@ impl Store for PgStore {
             }
         };
         let counters: Vec<(String, i64)> =
-            sqlx::query_as("SELECT name, value FROM campaign_counters WHERE campaign_id = $1")
+            sqlx::query_as("SELECT name, value FROM campaign_counters WHERE campaign_id = $1 AND name NOT LIKE 'edge:%'")
                 .bind(campaign_id)
                 .fetch_all(&self.pool)
                 .await
@@ -1115,11 +1115,12 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| pg(ctx, e))?;
-        let counters: Vec<(String, String, i64)> =
-            sqlx::query_as("SELECT campaign_id, name, value FROM campaign_counters")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| pg(ctx, e))?;
+        let counters: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT campaign_id, name, value FROM campaign_counters WHERE name NOT LIKE 'edge:%'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| pg(ctx, e))?;
         assemble(defs, lists, counters)
     }
 
@@ -1160,6 +1161,17 @@ impl Store for PgStore {
                 Ok((message_of((a, b, c, d, e, f, g, h))?, clicks))
             })
             .collect()
+    }
+
+    async fn edge_clicks(&self, campaign_id: &str) -> Result<BTreeMap<Millis, i64>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT name, value FROM campaign_counters WHERE campaign_id = $1 AND name LIKE 'edge:%'",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| pg(format!("reading campaign {campaign_id:?}"), e))?;
+        crate::edges_of(rows)
     }
 
     async fn recount(&self) -> Result<Recount, StoreError> {

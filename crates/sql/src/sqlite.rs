@@ -1,6 +1,6 @@
 //! The SQLite store.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -624,7 +624,7 @@ impl Store for SqliteStore {
             }
         };
         let counters: Vec<(String, i64)> =
-            sqlx::query_as("SELECT name, value FROM campaign_counters WHERE campaign_id = ?1")
+            sqlx::query_as("SELECT name, value FROM campaign_counters WHERE campaign_id = ?1 AND name NOT LIKE 'edge:%'")
                 .bind(campaign_id)
                 .fetch_all(&self.pool)
                 .await
@@ -648,11 +648,12 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| lite(ctx, e))?;
-        let counters: Vec<(String, String, i64)> =
-            sqlx::query_as("SELECT campaign_id, name, value FROM campaign_counters")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| lite(ctx, e))?;
+        let counters: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT campaign_id, name, value FROM campaign_counters WHERE name NOT LIKE 'edge:%'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| lite(ctx, e))?;
         assemble(defs, lists, counters)
     }
 
@@ -686,6 +687,17 @@ impl Store for SqliteStore {
                 Ok((message_of((a, b, c, d, e, f, g, h))?, clicks))
             })
             .collect()
+    }
+
+    async fn edge_clicks(&self, campaign_id: &str) -> Result<BTreeMap<Millis, i64>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT name, value FROM campaign_counters WHERE campaign_id = ?1 AND name LIKE 'edge:%'",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| lite(format!("reading campaign {campaign_id:?}"), e))?;
+        crate::edges_of(rows)
     }
 
     async fn recount(&self) -> Result<Recount, StoreError> {
