@@ -412,10 +412,17 @@ fn postgres_stopped_mid_ingest_is_a_clear_error_and_a_retry_completes() {
     let out = run(&pg.url(), &["ingest", input]);
     assert!(out.status.success(), "retry: {}", text(&out.stderr));
     let (rest, _, _) = summary(&out.stdout);
-    assert_eq!(
-        acknowledged + rest,
-        total,
-        "what was acknowledged before the stop is stored, and counted once"
+    // The batch in flight when the server stopped may have been committed without its
+    // answer reaching the client: it is then neither acknowledged nor ingested again.
+    // Everything acknowledged is stored (never ingested twice), and at most that one
+    // batch (2 000 lines) is in doubt.
+    assert!(
+        acknowledged + rest <= total,
+        "what was acknowledged before the stop is stored, and counted once: {acknowledged} + {rest} > {total}"
+    );
+    assert!(
+        total - (acknowledged + rest) <= 2_000,
+        "only the batch in flight can be in doubt: {acknowledged} + {rest} of {total}"
     );
     assert_eq!(report(&pg.url(), "outage"), want);
     assert_verifies(&pg.url(), "after the retry");
