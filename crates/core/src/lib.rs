@@ -7,6 +7,7 @@
 //! - [`report`]: the report built from stored totals, the drill-down, `verify` (§5, §6);
 //! - [`store`]: the [`Store`] trait every backend implements;
 //! - [`ingest`]: lines in, outcomes out, shared by the CLI and the HTTP service;
+//! - [`gateway`]: SMPP receipts and Kannel, Jasmin and Twilio callbacks to status events (§3);
 //! - [`synth`]: realistic synthetic campaigns for the demo, tests and benchmarks.
 //!
 //! This crate knows nothing of sled, SQL, HTTP or the command line.
