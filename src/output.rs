@@ -10,6 +10,7 @@ use smsreport_core::Report;
 #[cfg(test)]
 use smsreport_http::csv::csv_field;
 pub use smsreport_http::csv::{csv_row, report_csv};
+use smsreport_http::csv::{recipient_fields, RECIPIENT_COLUMNS};
 
 /// Text from events made safe for a terminal: control characters (a newline in a
 /// campaign name, an escape sequence) are shown escaped instead of acting.
@@ -329,32 +330,6 @@ pub fn campaigns_csv(list: &[CampaignSummary], w: &mut dyn Write) -> io::Result<
         )?;
     }
     Ok(())
-}
-
-const RECIPIENT_COLUMNS: [&str; 9] = [
-    "message_id",
-    "recipient",
-    "status",
-    "row",
-    "error_code",
-    "status_at",
-    "clicks",
-    "parts",
-    "submitted_at",
-];
-
-fn recipient_fields(r: &RecipientRow) -> [String; 9] {
-    [
-        r.message_id.clone(),
-        r.recipient.clone(),
-        r.status.to_string(),
-        r.row.to_string(),
-        r.error_code.clone().unwrap_or_default(),
-        r.status_at.clone().unwrap_or_default(),
-        r.clicks.to_string(),
-        r.parts.to_string(),
-        r.submitted_at.clone(),
-    ]
 }
 
 /// Prints the recipients drill-down page by page, without holding more than one page.
