@@ -53,6 +53,51 @@ impl MessageRecord {
     }
 }
 
+/// Everything stored under one `message_id`: the message (once its `message` event
+/// arrived), the greatest status seen while it was unknown, and the status events
+/// recorded for it (which decide duplicates).
+///
+/// A backend loads and stores it whole; only [`apply`] changes it. Its serde form
+/// (postcard in the sled store) is part of the stored format.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageState {
+    /// The message, once its `message` event arrived.
+    pub record: Option<MessageRecord>,
+    /// While the message is unknown: the greatest status seen for it.
+    pub pending: Option<StatusKey>,
+    /// The status events recorded for this id, in the order they came; at most
+    /// [`MessageState::MAX_SEEN`].
+    pub seen: Vec<StatusKey>,
+}
+
+impl MessageState {
+    /// How many distinct status events one message remembers. A real message has a
+    /// handful; past this many, a further distinct status still decides the state (a
+    /// max), but is not remembered, so a repeat of it counts as ingested again (with no
+    /// effect on any figure). See docs/rules.md, "Duplicates".
+    pub const MAX_SEEN: usize = 1024;
+
+    /// Whether this status event was recorded before.
+    pub fn has_seen(&self, key: &StatusKey) -> bool {
+        self.seen.iter().any(|k| k == key)
+    }
+
+    /// Records a status event as seen, unless [`MessageState::MAX_SEEN`] are already
+    /// kept; answers whether it was kept.
+    fn remember(&mut self, key: &StatusKey) -> bool {
+        if self.seen.len() >= MessageState::MAX_SEEN {
+            return false;
+        }
+        self.seen.push(key.clone());
+        true
+    }
+
+    /// The drill-down row status of the message, `None` while it is unknown.
+    pub fn current(&self) -> Option<Status> {
+        self.record.as_ref().map(MessageRecord::current)
+    }
+}
+
 /// One accepted click, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClickRecord {
@@ -196,7 +241,7 @@ pub struct Needs {
     pub lists: BTreeSet<String>,
     /// Contacts, as (list_id, recipient).
     pub contacts: BTreeSet<(String, String)>,
-    /// Message records and pending statuses.
+    /// Per-message state ([`MessageState`]).
     pub messages: BTreeSet<String>,
     /// Click `event_id`s already taken.
     pub click_event_ids: BTreeSet<String>,
@@ -204,8 +249,6 @@ pub struct Needs {
     pub click_keys: BTreeSet<ClickKey>,
     /// First human clicks.
     pub unique_pairs: BTreeSet<UniquePair>,
-    /// Status events already recorded, as (message_id, status event).
-    pub status_events: BTreeSet<(String, StatusKey)>,
 }
 
 impl Needs {
@@ -229,8 +272,6 @@ impl Needs {
                 }
                 Event::Status(s) => {
                     n.messages.insert(s.message_id.clone());
-                    n.status_events
-                        .insert((s.message_id.clone(), s.key.clone()));
                 }
                 Event::Click(c) => {
                     n.campaigns.insert(c.campaign_id.clone());
@@ -273,22 +314,24 @@ pub struct Loaded {
     pub lists: HashMap<String, String>,
     /// (list_id, recipient) → name.
     pub contacts: HashMap<(String, String), Option<String>>,
-    pub messages: HashMap<String, MessageRecord>,
-    /// message_id → the greatest status seen for a message not yet known.
-    pub pending: HashMap<String, StatusKey>,
+    /// message_id → its whole stored state.
+    pub messages: HashMap<String, MessageState>,
     pub click_event_ids: HashSet<String>,
     pub click_keys: HashSet<ClickKey>,
     pub unique_pairs: HashSet<UniquePair>,
-    /// Status events already recorded.
-    pub status_events: HashSet<(String, StatusKey)>,
 }
 
-/// A message written by a batch.
+/// The state of one `message_id` written by a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageChange {
-    /// Its state after the batch.
-    pub record: MessageRecord,
-    /// Its status before the batch; `None` when the batch created it.
+    pub message_id: String,
+    /// Its whole state after the batch, to store in place of what was loaded.
+    pub state: MessageState,
+    /// Whether the store held a state for it before the batch (update, not insert).
+    pub existed: bool,
+    /// The message's drill-down status before the batch; `None` when it had no record
+    /// (unknown, or pending only). Where it differs from `state.current()`, a backend
+    /// with a drill-down index moves the message.
     pub previous: Option<Status>,
 }
 
@@ -302,17 +345,15 @@ pub struct Changes {
     pub lists: Vec<(String, String)>,
     /// Contacts to upsert.
     pub contacts: Vec<ContactRecord>,
-    /// Messages to upsert.
+    /// Per-message states to store, whole, in `message_id` order.
     pub messages: Vec<MessageChange>,
-    /// Pending statuses to upsert.
-    pub pending_set: Vec<(String, StatusKey)>,
-    /// Pending statuses to delete (their message arrived).
-    pub pending_cleared: Vec<String>,
     /// Clicks to insert; each one's `event_id`, or else its [`ClickKey`], is now taken.
     pub clicks: Vec<ClickRecord>,
     /// First human clicks to record.
     pub unique_pairs: Vec<UniquePair>,
-    /// Status events to record as seen: (message_id, status event).
+    /// The status events newly added to a state's `seen`: (message_id, status event).
+    /// The states in `messages` already hold them; a backend that keeps `seen` in a
+    /// table of its own inserts these.
     pub status_events: Vec<(String, StatusKey)>,
     /// Counter deltas (never zero).
     pub counters: BTreeMap<Counter, i64>,
@@ -325,8 +366,6 @@ impl Changes {
             && self.lists.is_empty()
             && self.contacts.is_empty()
             && self.messages.is_empty()
-            && self.pending_set.is_empty()
-            && self.pending_cleared.is_empty()
             && self.clicks.is_empty()
             && self.unique_pairs.is_empty()
             && self.status_events.is_empty()
@@ -350,9 +389,8 @@ struct Apply {
     dirty_campaigns: BTreeSet<String>,
     dirty_lists: BTreeSet<String>,
     dirty_contacts: BTreeSet<(String, String)>,
-    /// message_id → status before the batch (None: created by the batch).
-    dirty_messages: BTreeMap<String, Option<Status>>,
-    dirty_pending: BTreeSet<String>,
+    /// message_id → (whether it was stored, its row before the batch).
+    dirty_messages: BTreeMap<String, (bool, Option<Status>)>,
     changes: Changes,
 }
 
@@ -367,7 +405,6 @@ pub fn apply(loaded: Loaded, events: &[Event]) -> (Vec<Outcome>, Changes) {
         dirty_lists: BTreeSet::new(),
         dirty_contacts: BTreeSet::new(),
         dirty_messages: BTreeMap::new(),
-        dirty_pending: BTreeSet::new(),
         changes: Changes::default(),
     };
     let outcomes = events
@@ -464,6 +501,20 @@ impl Apply {
         Ok(true)
     }
 
+    /// Marks a message's state as written by this batch, remembering what it was before.
+    fn touch(&mut self, message_id: &str) -> &mut MessageState {
+        if !self.dirty_messages.contains_key(message_id) {
+            let before = self
+                .s
+                .messages
+                .get(message_id)
+                .map(|m| (true, m.current()))
+                .unwrap_or((false, None));
+            self.dirty_messages.insert(message_id.to_owned(), before);
+        }
+        self.s.messages.entry(message_id.to_owned()).or_default()
+    }
+
     fn message(&mut self, ev: &MessageEvent) -> Result<bool, Rejection> {
         if !self.s.campaigns.contains_key(&ev.campaign_id) {
             return Err(Rejection::new(format!(
@@ -471,7 +522,12 @@ impl Apply {
                 ev.campaign_id
             )));
         }
-        if let Some(m) = self.s.messages.get(&ev.message_id) {
+        if let Some(m) = self
+            .s
+            .messages
+            .get(&ev.message_id)
+            .and_then(|m| m.record.as_ref())
+        {
             if m.campaign_id == ev.campaign_id && m.recipient == ev.recipient {
                 return Ok(false);
             }
@@ -480,64 +536,62 @@ impl Apply {
                 ev.message_id, m.campaign_id, m.recipient
             )));
         }
-        let status = self.s.pending.remove(&ev.message_id);
-        if status.is_some() {
-            self.dirty_pending.insert(ev.message_id.clone());
-        }
+        let state = self.touch(&ev.message_id);
         let record = MessageRecord {
             message_id: ev.message_id.clone(),
             campaign_id: ev.campaign_id.clone(),
             recipient: ev.recipient.clone(),
             parts: ev.parts,
             at: ev.at,
-            status,
+            status: state.pending.take(),
         };
-        self.campaign_count(
-            &ev.campaign_id,
-            CampaignCounter::Status(record.current()),
-            1,
-        );
+        let row = record.current();
+        state.record = Some(record);
+        self.campaign_count(&ev.campaign_id, CampaignCounter::Status(row), 1);
         self.campaign_count(&ev.campaign_id, CampaignCounter::Segments, ev.parts as i64);
-        self.dirty_messages
-            .entry(ev.message_id.clone())
-            .or_insert(None);
-        self.s.messages.insert(ev.message_id.clone(), record);
         Ok(true)
     }
 
     /// A status event seen before is a duplicate; any other is recorded, and becomes the
     /// message's (or the pending) status when it is the greatest so far.
     fn status(&mut self, ev: &StatusEvent) -> Result<bool, Rejection> {
-        let seen = (ev.message_id.clone(), ev.key.clone());
-        if self.s.status_events.contains(&seen) {
+        if self
+            .s
+            .messages
+            .get(&ev.message_id)
+            .is_some_and(|m| m.has_seen(&ev.key))
+        {
             return Ok(false);
         }
-        self.s.status_events.insert(seen.clone());
-        self.changes.status_events.push(seen);
-        if let Some(m) = self.s.messages.get_mut(&ev.message_id) {
-            let before = m.current();
-            if m.status.as_ref().is_some_and(|cur| *cur >= ev.key) {
-                return Ok(true);
+        let state = self.touch(&ev.message_id);
+        let remembered = state.remember(&ev.key);
+        let moved = match &mut state.record {
+            Some(m) => {
+                if m.status.as_ref().is_some_and(|cur| *cur >= ev.key) {
+                    None
+                } else {
+                    let before = m.current();
+                    m.status = Some(ev.key.clone());
+                    Some((m.campaign_id.clone(), before, ev.key.status))
+                }
             }
-            m.status = Some(ev.key.clone());
-            let (campaign, after) = (m.campaign_id.clone(), ev.key.status);
-            self.dirty_messages
-                .entry(ev.message_id.clone())
-                .or_insert(Some(before));
+            None => {
+                if state.pending.as_ref().is_none_or(|cur| *cur < ev.key) {
+                    state.pending = Some(ev.key.clone());
+                }
+                None
+            }
+        };
+        if remembered {
+            self.changes
+                .status_events
+                .push((ev.message_id.clone(), ev.key.clone()));
+        }
+        if let Some((campaign, before, after)) = moved {
             if before != after {
                 self.campaign_count(&campaign, CampaignCounter::Status(before), -1);
                 self.campaign_count(&campaign, CampaignCounter::Status(after), 1);
             }
-            return Ok(true);
-        }
-        if self
-            .s
-            .pending
-            .get(&ev.message_id)
-            .is_none_or(|cur| *cur < ev.key)
-        {
-            self.s.pending.insert(ev.message_id.clone(), ev.key.clone());
-            self.dirty_pending.insert(ev.message_id.clone());
         }
         Ok(true)
     }
@@ -621,22 +675,19 @@ impl Apply {
                 })
             })
             .collect();
-        ch.messages = self
-            .dirty_messages
-            .iter()
-            .filter_map(|(id, previous)| {
-                self.s.messages.get(id).map(|record| MessageChange {
-                    record: record.clone(),
-                    previous: *previous,
+        let messages = std::mem::take(&mut self.dirty_messages);
+        ch.messages = messages
+            .into_iter()
+            .filter_map(|(id, (existed, previous))| {
+                let state = self.s.messages.remove(&id)?;
+                Some(MessageChange {
+                    message_id: id,
+                    state,
+                    existed,
+                    previous,
                 })
             })
             .collect();
-        for id in &self.dirty_pending {
-            match self.s.pending.get(id) {
-                Some(k) => ch.pending_set.push((id.clone(), k.clone())),
-                None => ch.pending_cleared.push(id.clone()),
-            }
-        }
         ch.counters.retain(|_, v| *v != 0);
         ch
     }

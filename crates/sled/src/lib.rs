@@ -11,7 +11,7 @@
 //! | `C` | campaign_id | [`CampaignDef`] |
 //! | `L` | list_id | list name |
 //! | `K` | list_id, recipient | contact name (`Option<String>`) |
-//! | `M` | message_id | [`StoredMessage`]: the message (once it arrived), the greatest pending status (before), every status event seen |
+//! | `M` | message_id | [`MessageState`]: the message (once it arrived), the greatest pending status (before), the status events seen |
 //! | `Q` | campaign_id, status rank (1 byte), message_id | empty: drill-down index |
 //! | `X` | campaign_id, link_id, recipient, at (i64 BE) | [`ClickRecord`](smsreport_core::engine::ClickRecord) without `event_id` |
 //! | `Y` | event_id | [`ClickRecord`](smsreport_core::engine::ClickRecord) with that `event_id` |
@@ -35,11 +35,11 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use smsreport_core::engine::{
-    apply, CampaignCounter, CampaignDef, Changes, Counter, Loaded, MessageRecord, Needs, Outcome,
-    EDGE_NAMES_END, EDGE_NAMES_START,
+    apply, CampaignCounter, CampaignDef, Changes, Counter, Loaded, MessageRecord, MessageState,
+    Needs, Outcome, EDGE_NAMES_END, EDGE_NAMES_START,
 };
 use smsreport_core::report::{CampaignCounters, CampaignTotals, ListTotals, Recount};
-use smsreport_core::{Event, Millis, Row, Status, StatusKey, Store, StoreError, TrackedLink};
+use smsreport_core::{Event, Millis, Row, Status, Store, StoreError, TrackedLink};
 
 /// The version of the key layout above. A store written with a newer one is refused.
 const FORMAT: u32 = 1;
@@ -61,21 +61,6 @@ struct Inner {
     path: PathBuf,
     /// Serialises ingest: load, decide and write happen as one step.
     ingest: Mutex<()>,
-}
-
-/// Status events remembered per message for duplicate counting; a message has a handful,
-/// and the cap keeps a flood of distinct statuses for one id from growing its value.
-const MAX_SEEN: usize = 32;
-
-/// All that is stored under one `message_id`.
-#[derive(Debug, Default, Serialize, serde::Deserialize)]
-struct StoredMessage {
-    /// The message, once its `message` event arrived.
-    record: Option<MessageRecord>,
-    /// While the message is unknown: the greatest status seen for it.
-    pending: Option<StatusKey>,
-    /// Every status event seen for this id (for duplicates).
-    seen: Vec<StatusKey>,
 }
 
 fn backend(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -244,11 +229,9 @@ impl Inner {
             .map(|r| r.map_err(|e| backend("scanning the sled store", e)))
     }
 
-    /// Loads what `needs` names; also returns the stored per-message values, which
-    /// [`Inner::write`] updates.
-    fn load(&self, needs: &Needs) -> Result<(Loaded, HashMap<String, StoredMessage>), StoreError> {
+    /// Loads what `needs` names.
+    fn load(&self, needs: &Needs) -> Result<Loaded, StoreError> {
         let mut l = Loaded::default();
-        let mut stored = HashMap::new();
         for id in &needs.campaigns {
             if let Some(v) = self.get(&key(b'C', &[id.as_bytes()]))? {
                 l.campaigns.insert(id.clone(), dec("a campaign", &v)?);
@@ -267,14 +250,7 @@ impl Inner {
         }
         for id in &needs.messages {
             if let Some(v) = self.get(&key(b'M', &[id.as_bytes()]))? {
-                let m: StoredMessage = dec("a message", &v)?;
-                if let Some(r) = &m.record {
-                    l.messages.insert(id.clone(), r.clone());
-                }
-                if let Some(p) = &m.pending {
-                    l.pending.insert(id.clone(), p.clone());
-                }
-                stored.insert(id.clone(), m);
+                l.messages.insert(id.clone(), dec("a message", &v)?);
             }
         }
         for id in &needs.click_event_ids {
@@ -290,11 +266,6 @@ impl Inner {
                 l.click_keys.insert(k.clone());
             }
         }
-        for (id, k) in &needs.status_events {
-            if stored.get(id).is_some_and(|m| m.seen.contains(k)) {
-                l.status_events.insert((id.clone(), k.clone()));
-            }
-        }
         for p in &needs.unique_pairs {
             if self
                 .get(&key(
@@ -306,14 +277,10 @@ impl Inner {
                 l.unique_pairs.insert(p.clone());
             }
         }
-        Ok((l, stored))
+        Ok(l)
     }
 
-    fn write(
-        &self,
-        ch: &Changes,
-        mut stored: HashMap<String, StoredMessage>,
-    ) -> Result<(), StoreError> {
+    fn write(&self, ch: &Changes) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
         for c in &ch.campaigns {
             b.insert(key(b'C', &[c.campaign_id.as_bytes()]), enc(c)?);
@@ -327,43 +294,18 @@ impl Inner {
                 enc(&c.name)?,
             );
         }
-        let mut touched: BTreeMap<&str, StoredMessage> = BTreeMap::new();
         for m in &ch.messages {
-            let r = &m.record;
-            take(&mut touched, &mut stored, &r.message_id).record = Some(r.clone());
-            let now = r.current();
-            if m.previous != Some(now) {
+            b.insert(key(b'M', &[m.message_id.as_bytes()]), enc(&m.state)?);
+            let now = m.state.current();
+            if let (Some(r), true) = (&m.state.record, m.previous != now) {
                 if let Some(old) = m.previous {
                     b.remove(status_index(&r.campaign_id, old, &r.message_id));
                 }
-                b.insert(status_index(&r.campaign_id, now, &r.message_id), &[]);
+                b.insert(
+                    status_index(&r.campaign_id, r.current(), &r.message_id),
+                    &[],
+                );
             }
-        }
-        for (id, k) in &ch.pending_set {
-            take(&mut touched, &mut stored, id).pending = Some(k.clone());
-        }
-        for id in &ch.pending_cleared {
-            take(&mut touched, &mut stored, id).pending = None;
-        }
-        for (id, k) in &ch.status_events {
-            let m = take(&mut touched, &mut stored, id);
-            m.seen.push(k.clone());
-            if m.seen.len() > MAX_SEEN {
-                // Forgetting the least status only changes how a repeat of it is counted
-                // (ingested, not duplicate); the state is a max and takes it again unchanged.
-                if let Some(i) = m
-                    .seen
-                    .iter()
-                    .enumerate()
-                    .min_by(|a, b| a.1.cmp(b.1))
-                    .map(|(i, _)| i)
-                {
-                    m.seen.swap_remove(i);
-                }
-            }
-        }
-        for (id, m) in &touched {
-            b.insert(key(b'M', &[id.as_bytes()]), enc(m)?);
         }
         for c in &ch.clicks {
             let k = match &c.event_id {
@@ -498,7 +440,7 @@ impl Inner {
             let v = self.get(&key(b'M', &[&id]))?.ok_or_else(|| {
                 StoreError::Corrupt("the drill-down index names a missing message".into())
             })?;
-            let m = dec::<StoredMessage>("a message", &v)?
+            let m = dec::<MessageState>("a message", &v)?
                 .record
                 .ok_or_else(|| {
                     StoreError::Corrupt(
@@ -527,7 +469,7 @@ impl Inner {
     fn recount(&self) -> Result<Recount, StoreError> {
         let mut rc = Recount::default();
         for r in self.scan(b"M") {
-            if let Some(m) = dec::<StoredMessage>("a message", &r?.1)?.record {
+            if let Some(m) = dec::<MessageState>("a message", &r?.1)?.record {
                 rc.message(&m);
             }
         }
@@ -557,17 +499,6 @@ fn click_key(campaign: &str, link: &str, recipient: &str, at: i64) -> Vec<u8> {
     )
 }
 
-/// The stored value of `id`, from this batch's changes, or as loaded, or new.
-fn take<'m, 'a>(
-    touched: &'m mut BTreeMap<&'a str, StoredMessage>,
-    stored: &mut HashMap<String, StoredMessage>,
-    id: &'a str,
-) -> &'m mut StoredMessage {
-    touched
-        .entry(id)
-        .or_insert_with(|| stored.remove(id).unwrap_or_default())
-}
-
 fn status_index(campaign: &str, status: Status, message_id: &str) -> Vec<u8> {
     key(
         b'Q',
@@ -592,10 +523,10 @@ impl Store for SledStore {
         let events = events.to_vec();
         self.blocking(move |inner| {
             let _guard = inner.ingest.lock().unwrap_or_else(|p| p.into_inner());
-            let (loaded, stored) = inner.load(&Needs::of(&events))?;
+            let loaded = inner.load(&Needs::of(&events))?;
             let (outcomes, changes) = apply(loaded, &events);
             if !changes.is_empty() {
-                inner.write(&changes, stored)?;
+                inner.write(&changes)?;
             }
             Ok(outcomes)
         })
@@ -714,39 +645,6 @@ mod tests {
     }
 
     smsreport_conformance::conformance_tests!(crate::tests::store);
-
-    #[tokio::test]
-    async fn many_distinct_statuses_for_one_message_stay_correct() {
-        let (store, _dir) = store().await;
-        let mut text = vec![
-            r#"{"type":"campaign","campaign_id":"c","name":"C"}"#.to_owned(),
-            r#"{"type":"message","message_id":"m","campaign_id":"c","recipient":"+37120000001","at":"2026-03-01T09:00:00Z"}"#.to_owned(),
-        ];
-        for i in 0..(MAX_SEEN * 3) {
-            text.push(format!(
-                r#"{{"type":"status","message_id":"m","status":"sent","error_code":"{i:03}","at":"2026-03-01T09:00:00Z"}}"#
-            ));
-        }
-        let text = text.join("\n");
-        let (first, _) = smsreport_conformance::ingest_text(&store, &text).await;
-        assert_eq!(first.ingested as usize, 2 + MAX_SEEN * 3);
-        let report = store.report("c").await.unwrap();
-        let (again, _) = smsreport_conformance::ingest_text(&store, &text).await;
-        assert_eq!(again.rejected, 0);
-        assert!(again.duplicates as usize >= 2 + MAX_SEEN, "{again:?}");
-        assert_eq!(
-            store.report("c").await.unwrap(),
-            report,
-            "the state is unchanged"
-        );
-        let page = store.recipients("c", &Default::default()).await.unwrap();
-        assert_eq!(
-            page.items[0].error_code.as_deref(),
-            Some("095"),
-            "the greatest code wins"
-        );
-        assert!(store.verify().await.unwrap().differences.is_empty());
-    }
 
     /// A snapshot write cut short (a full disk, a kill) leaves `snap.N.generating`; sled
     /// 0.34 alone would then refuse the database as corrupt. Found by the full-disk

@@ -1,13 +1,14 @@
 //! The PostgreSQL store.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use smsreport_core::engine::{
-    apply, Changes, ClickKey, ClickRecord, Counter, Loaded, MessageRecord, Needs, Outcome,
+    apply, Changes, ClickKey, ClickRecord, Counter, Loaded, MessageRecord, MessageState, Needs,
+    Outcome,
 };
 use smsreport_core::report::{CampaignTotals, Recount};
 use smsreport_core::{Event, Millis, Row, Status, StatusKey, Store, StoreError, TrackedLink};
@@ -375,12 +376,12 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         }
-        let (loaded, stored) = load(&mut tx, needs).await?;
+        let loaded = load(&mut tx, needs).await?;
         // Which contacts exist: those are upserted, the others plainly inserted.
         let contacts: HashSet<(String, String)> = loaded.contacts.keys().cloned().collect();
         let (outcomes, changes) = apply(loaded, events);
         if !changes.is_empty() {
-            write(&mut tx, &changes, stored, &contacts).await?;
+            write(&mut tx, &changes, &contacts).await?;
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -496,10 +497,7 @@ type LoadRow = (
     Option<Vec<u8>>,
 );
 
-async fn load(
-    tx: &mut Transaction<'_, Postgres>,
-    n: &Needs,
-) -> Result<(Loaded, StoredMessages), TxError> {
+async fn load(tx: &mut Transaction<'_, Postgres>, n: &Needs) -> Result<Loaded, TxError> {
     fn strs(set: &BTreeSet<String>) -> Vec<&str> {
         set.iter().map(String::as_str).collect()
     }
@@ -538,7 +536,6 @@ async fn load(
         .fetch_all(&mut **tx)
         .await?;
     let mut l = Loaded::default();
-    let mut stored = StoredMessages::new();
     let bad =
         |kind: i32| TxError::Store(corrupt(format!("a load row of kind {kind} is incomplete")));
     for (kind, t1, t2, t3, t4, i1, i2, i3, i4, b, y) in rows {
@@ -567,16 +564,7 @@ async fn load(
                     return Err(bad(kind));
                 };
                 let (id, m) = stored_of((id, t2, t3, i1, i2, i3, i4, t4, seen))?;
-                if let Some(rec) = &m.record {
-                    l.messages.insert(id.clone(), rec.clone());
-                }
-                if let Some(k) = &m.pending {
-                    l.pending.insert(id.clone(), k.clone());
-                }
-                for k in &m.seen {
-                    l.status_events.insert((id.clone(), k.clone()));
-                }
-                stored.insert(id, m);
+                l.messages.insert(id, m);
             }
             5 => {
                 let Some(id) = t1 else { return Err(bad(kind)) };
@@ -604,26 +592,8 @@ async fn load(
             _ => return Err(bad(kind)),
         }
     }
-    Ok((l, stored))
+    Ok(l)
 }
-
-/// The status events a message row remembers (for duplicates); when there are more, the
-/// least is forgotten: that only changes how a repeat of it is counted (ingested, not
-/// duplicate), since the state is a maximum and takes it again unchanged.
-const MAX_SEEN: usize = 32;
-
-/// All that is stored under one `message_id` (one row of `messages`).
-#[derive(Debug, Default)]
-struct StoredMessage {
-    /// The message, once its `message` event arrived.
-    record: Option<MessageRecord>,
-    /// While the message is unknown: the greatest status seen for it.
-    pending: Option<StatusKey>,
-    /// The status events seen for this id.
-    seen: Vec<StatusKey>,
-}
-
-type StoredMessages = HashMap<String, StoredMessage>;
 
 /// message_id, campaign_id, recipient, parts, at, status, status_at, error_code, seen.
 type StoredRow = (
@@ -638,10 +608,10 @@ type StoredRow = (
     Vec<u8>,
 );
 
-fn stored_of(r: StoredRow) -> Result<(String, StoredMessage), StoreError> {
+fn stored_of(r: StoredRow) -> Result<(String, MessageState), StoreError> {
     let (id, campaign, recipient, parts, at, status, status_at, code, seen) = r;
     let seen = decode_seen(&seen).ok_or_else(|| corrupt(format!("message {id:?}: bad seen")))?;
-    let mut m = StoredMessage {
+    let mut m = MessageState {
         seen,
         ..Default::default()
     };
@@ -780,55 +750,17 @@ struct MessageColumns<'a> {
     seen: Vec<Vec<u8>>,
 }
 
-fn message_columns<'a>(ch: &'a Changes, mut stored: StoredMessages) -> MessageColumns<'a> {
-    fn entry<'a, 'b>(
-        touched: &'b mut BTreeMap<&'a str, (bool, StoredMessage)>,
-        stored: &mut StoredMessages,
-        id: &'a str,
-    ) -> &'b mut StoredMessage {
-        &mut touched
-            .entry(id)
-            .or_insert_with(|| match stored.remove(id) {
-                Some(m) => (true, m),
-                None => (false, StoredMessage::default()),
-            })
-            .1
-    }
-    let mut touched: BTreeMap<&'a str, (bool, StoredMessage)> = BTreeMap::new();
-    for m in &ch.messages {
-        let r = &m.record;
-        entry(&mut touched, &mut stored, &r.message_id).record = Some(r.clone());
-    }
-    for (id, k) in &ch.pending_set {
-        entry(&mut touched, &mut stored, id).pending = Some(k.clone());
-    }
-    for id in &ch.pending_cleared {
-        entry(&mut touched, &mut stored, id).pending = None;
-    }
-    for (id, k) in &ch.status_events {
-        let m = entry(&mut touched, &mut stored, id);
-        m.seen.push(k.clone());
-        if m.seen.len() > MAX_SEEN {
-            if let Some(i) = m
-                .seen
-                .iter()
-                .enumerate()
-                .min_by(|a, b| a.1.cmp(b.1))
-                .map(|(i, _)| i)
-            {
-                m.seen.swap_remove(i);
-            }
-        }
-    }
+fn message_columns(ch: &Changes) -> MessageColumns<'_> {
     let mut c = MessageColumns::default();
-    for (id, (existed, s)) in touched {
-        c.id.push(id);
-        c.stored.push(existed);
-        match s.record {
+    for m in &ch.messages {
+        let s = &m.state;
+        c.id.push(&m.message_id);
+        c.stored.push(m.existed);
+        match &s.record {
             Some(r) => {
-                let (a, b, code, rr) = status_columns(&r);
-                c.camp.push(Some(r.campaign_id));
-                c.rcpt.push(Some(r.recipient));
+                let (a, b, code, rr) = status_columns(r);
+                c.camp.push(Some(r.campaign_id.clone()));
+                c.rcpt.push(Some(r.recipient.clone()));
                 c.parts.push(Some(r.parts as i64));
                 c.at.push(Some(r.at.0));
                 c.st.push(a);
@@ -869,7 +801,6 @@ type CampaignColumns<'a> = (
 async fn write(
     tx: &mut Transaction<'_, Postgres>,
     ch: &Changes,
-    stored: StoredMessages,
     known_contacts: &HashSet<(String, String)>,
 ) -> Result<(), sqlx::Error> {
     let mut camps: CampaignColumns = Default::default();
@@ -895,7 +826,7 @@ async fn write(
             .3
             .push(known_contacts.contains(&(c.list_id.clone(), c.recipient.clone())));
     }
-    let m = message_columns(ch, stored);
+    let m = message_columns(ch);
     let (with_id, without): (Vec<&ClickRecord>, Vec<&ClickRecord>) =
         ch.clicks.iter().partition(|c| c.event_id.is_some());
     let event_ids: Vec<&str> = with_id

@@ -176,7 +176,8 @@ async fn load(conn: &mut SqliteConnection, n: &Needs) -> Result<Loaded, StoreErr
         .map_err(e)?;
         for r in rows {
             let m = message_of(r)?;
-            l.messages.insert(m.message_id.clone(), m);
+            let id = m.message_id.clone();
+            l.messages.entry(id).or_default().record = Some(m);
         }
         let rows: Vec<(String, i64, i64, Option<String>)> = sqlx::query_as(
             "SELECT message_id, status, at, error_code FROM pending_statuses \
@@ -187,9 +188,25 @@ async fn load(conn: &mut SqliteConnection, n: &Needs) -> Result<Loaded, StoreErr
         .await
         .map_err(e)?;
         for (id, s, at, code) in rows {
-            if !l.messages.contains_key(&id) {
-                l.pending.insert(id, key_of(s, at, code)?);
+            let m = l.messages.entry(id).or_default();
+            if m.record.is_none() {
+                m.pending = Some(key_of(s, at, code)?);
             }
+        }
+        let rows: Vec<(String, i64, i64, bool, String)> = sqlx::query_as(
+            "SELECT message_id, at, status, has_code, error_code FROM status_events_seen \
+             WHERE message_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(e)?;
+        for (id, at, s, has, code) in rows {
+            l.messages
+                .entry(id)
+                .or_default()
+                .seen
+                .push(key_of(s, at, has.then_some(code))?);
         }
     }
     if !n.click_event_ids.is_empty() {
@@ -237,21 +254,6 @@ async fn load(conn: &mut SqliteConnection, n: &Needs) -> Result<Loaded, StoreErr
         .await
         .map_err(e)?;
         l.unique_pairs.extend(rows);
-    }
-    if !n.status_events.is_empty() {
-        let rows: Vec<(String, i64, i64, bool, String)> = sqlx::query_as(
-            "SELECT s.message_id, s.at, s.status, s.has_code, s.error_code FROM json_each(?1) j \
-             JOIN status_events_seen s ON s.message_id = j.value ->> 0 AND s.at = j.value ->> 1 \
-             AND s.status = j.value ->> 2 AND s.has_code = j.value ->> 3 AND s.error_code = j.value ->> 4",
-        )
-        .bind(seen_json(n.status_events.iter()))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(e)?;
-        for (m, at, s, has, code) in rows {
-            l.status_events
-                .insert((m, key_of(s, at, has.then_some(code))?));
-        }
     }
     Ok(l)
 }
@@ -333,8 +335,8 @@ async fn write(conn: &mut SqliteConnection, ch: &Changes) -> Result<(), StoreErr
          error_code = excluded.error_code, row_rank = excluded.row_rank",
         ch.messages
             .iter()
-            .map(|m| {
-                let r = &m.record;
+            .filter_map(|m| m.state.record.as_ref())
+            .map(|r| {
                 let (s, a, c, rr) = status_columns(r);
                 json!([
                     r.message_id,
@@ -357,8 +359,9 @@ async fn write(conn: &mut SqliteConnection, ch: &Changes) -> Result<(), StoreErr
          SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?1) j \
          WHERE true ON CONFLICT (message_id) DO UPDATE SET status = excluded.status, at = excluded.at, \
          error_code = excluded.error_code",
-        ch.pending_set
+        ch.messages
             .iter()
+            .filter_map(|m| m.state.pending.as_ref().map(|k| (&m.message_id, k)))
             .map(|(m, k)| json!([m, k.status.rank() as i64, k.at.0, k.error_code]))
             .collect(),
     )
@@ -366,7 +369,11 @@ async fn write(conn: &mut SqliteConnection, ch: &Changes) -> Result<(), StoreErr
     exec(
         conn,
         "DELETE FROM pending_statuses WHERE message_id IN (SELECT value FROM json_each(?1))",
-        ch.pending_cleared.iter().map(|m| json!(m)).collect(),
+        ch.messages
+            .iter()
+            .filter(|m| m.existed && m.state.pending.is_none())
+            .map(|m| json!(m.message_id))
+            .collect(),
     )
     .await?;
     let (with_id, without): (Vec<&ClickRecord>, Vec<&ClickRecord>) =
