@@ -25,6 +25,7 @@ pub mod engine;
 pub mod event;
 pub mod gateway;
 pub mod ingest;
+pub mod mem;
 pub mod report;
 pub mod status;
 pub mod store;

@@ -4,15 +4,15 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::engine::{MessageRecord, Outcome};
+use crate::engine::{CampaignCounter, CampaignDef, MessageRecord, Outcome};
 use crate::event::Event;
 use crate::report::{
-    compare, sort_newest_first, CampaignSummary, CampaignTotals, RecipientPage, RecipientQuery,
-    RecipientRow, Recount, Report, VerifyReport,
+    compare, sort_newest_first, CampaignCounters, CampaignSummary, CampaignTotals, ListTotals,
+    RecipientPage, RecipientQuery, RecipientRow, Recount, Report, VerifyReport,
 };
 use crate::status::Row;
 use crate::time::Millis;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A tracked short link: `PUBLIC_URL/c/{code}` stands for one link of a campaign sent to
 /// one recipient in one message.
@@ -69,6 +69,128 @@ impl StoreError {
     pub fn no_campaign(campaign_id: &str) -> StoreError {
         StoreError::NotFound(format!("no campaign named {campaign_id:?}"))
     }
+}
+
+impl CampaignTotals {
+    /// Assembles a campaign's totals from what a backend stores: its definition, its
+    /// list's name and subscribers (`None` when the list has neither yet), and its counter
+    /// rows by [`CampaignCounter::name`]. An unknown counter name is
+    /// [`StoreError::Corrupt`].
+    pub fn from_stored(
+        def: CampaignDef,
+        list: Option<(String, i64)>,
+        counters: impl IntoIterator<Item = (String, i64)>,
+    ) -> Result<CampaignTotals, StoreError> {
+        let mut c = CampaignCounters::default();
+        for (name, value) in counters {
+            let counter = CampaignCounter::from_name(&name)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown counter {name:?}")))?;
+            c.add(&counter, value);
+        }
+        let list = def.contact_list.clone().map(|list_id| {
+            let (name, subscribers) = list.unwrap_or_default();
+            ListTotals {
+                list_id,
+                name,
+                subscribers,
+            }
+        });
+        Ok(CampaignTotals {
+            def,
+            list,
+            counters: c,
+        })
+    }
+}
+
+/// The month-edge buckets among a campaign's counter rows (name, value), for
+/// [`Store::edge_clicks`]; any other name is [`StoreError::Corrupt`].
+pub fn edges_from_rows(
+    rows: impl IntoIterator<Item = (String, i64)>,
+) -> Result<BTreeMap<Millis, i64>, StoreError> {
+    rows.into_iter()
+        .map(|(name, value)| match CampaignCounter::from_name(&name) {
+            Some(CampaignCounter::EdgeClicks(b)) => Ok((b, value)),
+            _ => Err(StoreError::Corrupt(format!("unknown counter {name:?}"))),
+        })
+        .collect()
+}
+
+/// The tracked links a store holds, by (message_id, link_id).
+pub type StoredLinks = HashMap<(String, String), TrackedLink>;
+
+/// The rules of [`Store::save_links`], for a backend to call around its reads and
+/// writes:
+///
+/// 1. [`LinkSave::new`] names the (message_id, link_id) pairs to look up;
+/// 2. the backend loads the links stored for them into a [`StoredLinks`];
+/// 3. [`LinkSave::to_insert`] gives the links to store (new pairs, first of each, in
+///    input order); the backend inserts them, failing the call if a code is taken;
+/// 4. [`LinkSave::answer`] gives each input its link as stored.
+#[derive(Debug)]
+pub struct LinkSave<'a> {
+    links: &'a [TrackedLink],
+    distinct: Vec<&'a TrackedLink>,
+}
+
+impl<'a> LinkSave<'a> {
+    /// A save of these links.
+    pub fn new(links: &'a [TrackedLink]) -> LinkSave<'a> {
+        let mut seen = HashSet::new();
+        let distinct = links
+            .iter()
+            .filter(|t| seen.insert((t.message_id.as_str(), t.link_id.as_str())))
+            .collect();
+        LinkSave { links, distinct }
+    }
+
+    /// The first link of each (message_id, link_id), in input order: the pairs to look up.
+    pub fn pairs(&self) -> &[&'a TrackedLink] {
+        &self.distinct
+    }
+
+    /// The links whose pair has no stored link: to insert. A code among them that is
+    /// stored for another pair, or given twice, is [`StoreError::Conflict`]
+    /// (`code_taken` answers whether the store holds a code).
+    pub fn to_insert(
+        &self,
+        stored: &StoredLinks,
+        mut code_taken: impl FnMut(&str) -> Result<bool, StoreError>,
+    ) -> Result<Vec<&'a TrackedLink>, StoreError> {
+        let mut codes = HashSet::new();
+        let mut out = Vec::new();
+        for t in &self.distinct {
+            if stored.contains_key(&(t.message_id.clone(), t.link_id.clone())) {
+                continue;
+            }
+            if !codes.insert(t.code.as_str()) || code_taken(&t.code)? {
+                return Err(taken(&t.code));
+            }
+            out.push(*t);
+        }
+        Ok(out)
+    }
+
+    /// Each input's link as stored, in input order. A pair that has no stored link (its
+    /// insert lost a race for its code) is [`StoreError::Conflict`]: the caller draws
+    /// new codes.
+    pub fn answer(&self, stored: &StoredLinks) -> Result<Vec<TrackedLink>, StoreError> {
+        self.links
+            .iter()
+            .map(|t| {
+                stored
+                    .get(&(t.message_id.clone(), t.link_id.clone()))
+                    .cloned()
+                    .ok_or_else(|| taken(&t.code))
+            })
+            .collect()
+    }
+}
+
+fn taken(code: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "tracked link code {code:?} is already taken; draw another"
+    ))
 }
 
 /// Where events are kept and reports are read from.

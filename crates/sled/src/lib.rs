@@ -35,10 +35,11 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use smsreport_core::engine::{
-    apply, CampaignCounter, CampaignDef, Changes, Counter, Loaded, MessageRecord, MessageState,
-    Needs, Outcome, EDGE_NAMES_END, EDGE_NAMES_START,
+    apply, CampaignDef, Changes, Counter, Loaded, MessageRecord, MessageState, Needs, Outcome,
+    EDGE_NAMES_END, EDGE_NAMES_START,
 };
-use smsreport_core::report::{CampaignCounters, CampaignTotals, ListTotals, Recount};
+use smsreport_core::report::{CampaignTotals, Recount};
+use smsreport_core::store::{edges_from_rows, LinkSave, StoredLinks};
 use smsreport_core::{Event, Millis, Row, Status, Store, StoreError, TrackedLink};
 
 /// The version of the key layout above. A store written with a newer one is refused.
@@ -354,14 +355,9 @@ impl Inner {
                     Some(v) => int(&v)?,
                     None => 0,
                 };
-                Some(ListTotals {
-                    list_id: id.clone(),
-                    name,
-                    subscribers,
-                })
+                Some((name, subscribers))
             }
         };
-        let mut counters = CampaignCounters::default();
         let p = prefix(b'T', &[def.campaign_id.as_bytes()]);
         let edges_from = [&p[..], EDGE_NAMES_START.as_bytes()].concat();
         let edges_to = [&p[..], EDGE_NAMES_END.as_bytes()].concat();
@@ -371,34 +367,26 @@ impl Inner {
             .db
             .range(edges_to..)
             .take_while(|r| r.as_ref().map_or(true, |(k, _)| k.starts_with(&p)));
-        for r in before.chain(after) {
-            let (k, v) = r.map_err(|e| backend("scanning the sled store", e))?;
-            let name = utf8("a counter name", &k[p.len()..])?;
-            let c = CampaignCounter::from_name(&name)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown counter {name:?}")))?;
-            counters.add(&c, int(&v)?);
-        }
-        Ok(CampaignTotals {
-            def,
-            list,
-            counters,
-        })
+        let rows = before
+            .chain(after)
+            .map(|r| {
+                let (k, v) = r.map_err(|e| backend("scanning the sled store", e))?;
+                Ok((utf8("a counter name", &k[p.len()..])?, int(&v)?))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        CampaignTotals::from_stored(def, list, rows)
     }
 
     fn edge_clicks(&self, campaign_id: &str) -> Result<BTreeMap<Millis, i64>, StoreError> {
         let p = prefix(b'T', &[campaign_id.as_bytes()]);
-        let mut out = BTreeMap::new();
-        for r in self.scan(&[&p[..], EDGE_NAMES_START.as_bytes()].concat()) {
-            let (k, v) = r?;
-            let name = utf8("a counter name", &k[p.len()..])?;
-            match CampaignCounter::from_name(&name) {
-                Some(CampaignCounter::EdgeClicks(b)) => {
-                    out.insert(b, int(&v)?);
-                }
-                _ => return Err(StoreError::Corrupt(format!("unknown counter {name:?}"))),
-            }
-        }
-        Ok(out)
+        let rows = self
+            .scan(&[&p[..], EDGE_NAMES_START.as_bytes()].concat())
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((utf8("a counter name", &k[p.len()..])?, int(&v)?))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        edges_from_rows(rows)
     }
 
     fn messages(
@@ -575,41 +563,33 @@ impl Store for SledStore {
         let links = links.to_vec();
         self.blocking(move |inner| {
             let _guard = inner.ingest.lock().unwrap_or_else(|p| p.into_inner());
-            // (message_id, link_id) key → the link it has, stored or new in this call.
-            let mut known: HashMap<Vec<u8>, TrackedLink> = HashMap::new();
-            let mut new_codes: std::collections::HashSet<String> = Default::default();
-            let mut b = sled::Batch::default();
-            let mut out = Vec::with_capacity(links.len());
-            for l in links {
-                let by_message = key(b'H', &[l.message_id.as_bytes(), l.link_id.as_bytes()]);
-                if !known.contains_key(&by_message) {
-                    if let Some(code) = inner.get(&by_message)? {
-                        let v = inner.get(&key(b'G', &[&code]))?.ok_or_else(|| {
-                            StoreError::Corrupt(
-                                "a message's tracked link has no code record".into(),
-                            )
-                        })?;
-                        known.insert(by_message.clone(), dec("a tracked link", &v)?);
-                    }
+            let save = LinkSave::new(&links);
+            let mut stored = StoredLinks::new();
+            for t in save.pairs() {
+                let by_message = key(b'H', &[t.message_id.as_bytes(), t.link_id.as_bytes()]);
+                if let Some(code) = inner.get(&by_message)? {
+                    let v = inner.get(&key(b'G', &[&code]))?.ok_or_else(|| {
+                        StoreError::Corrupt("a message's tracked link has no code record".into())
+                    })?;
+                    stored.insert(
+                        (t.message_id.clone(), t.link_id.clone()),
+                        dec("a tracked link", &v)?,
+                    );
                 }
-                if let Some(existing) = known.get(&by_message) {
-                    out.push(existing.clone());
-                    continue;
-                }
-                let by_code = key(b'G', &[l.code.as_bytes()]);
-                if new_codes.contains(&l.code) || inner.get(&by_code)?.is_some() {
-                    return Err(StoreError::Conflict(format!(
-                        "tracked link code {:?} is taken",
-                        l.code
-                    )));
-                }
-                b.insert(by_code, enc(&l)?);
-                b.insert(by_message.clone(), l.code.as_bytes());
-                new_codes.insert(l.code.clone());
-                known.insert(by_message, l.clone());
-                out.push(l);
             }
-            if !new_codes.is_empty() {
+            let new = save.to_insert(&stored, |code| {
+                Ok(inner.get(&key(b'G', &[code.as_bytes()]))?.is_some())
+            })?;
+            if !new.is_empty() {
+                let mut b = sled::Batch::default();
+                for t in new {
+                    b.insert(key(b'G', &[t.code.as_bytes()]), enc(t)?);
+                    b.insert(
+                        key(b'H', &[t.message_id.as_bytes(), t.link_id.as_bytes()]),
+                        t.code.as_bytes(),
+                    );
+                    stored.insert((t.message_id.clone(), t.link_id.clone()), t.clone());
+                }
                 inner
                     .db
                     .apply_batch(b)
@@ -619,7 +599,7 @@ impl Store for SledStore {
                     .flush()
                     .map_err(|e| backend("flushing the sled store to disk", e))?;
             }
-            Ok(out)
+            save.answer(&stored)
         })
         .await
     }

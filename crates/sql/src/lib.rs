@@ -53,8 +53,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use smsreport_core::engine::{CampaignCounter, CampaignDef, MessageRecord};
-use smsreport_core::report::{CampaignCounters, CampaignTotals, ListTotals};
+use smsreport_core::engine::{CampaignDef, MessageRecord};
+use smsreport_core::report::CampaignTotals;
 use smsreport_core::{Millis, Status, StatusKey, Store, StoreError, TrackedLink};
 
 #[cfg(feature = "postgres")]
@@ -133,16 +133,6 @@ pub(crate) fn key_hash(tag: u8, parts: &[&str]) -> u64 {
         }
     }
     h
-}
-
-/// The month-edge buckets among counter rows (name, value).
-pub(crate) fn edges_of(rows: Vec<(String, i64)>) -> Result<BTreeMap<Millis, i64>, StoreError> {
-    rows.into_iter()
-        .map(|(name, value)| match CampaignCounter::from_name(&name) {
-            Some(CampaignCounter::EdgeClicks(b)) => Ok((b, value)),
-            _ => Err(corrupt(format!("unknown counter {name:?}"))),
-        })
-        .collect()
 }
 
 pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
@@ -225,33 +215,6 @@ pub(crate) fn status_columns(m: &MessageRecord) -> (Option<i64>, Option<i64>, Op
     )
 }
 
-/// Assembles a campaign's totals from its definition, its list's row and its counters.
-pub(crate) fn totals_of(
-    def: CampaignDef,
-    list: Option<(String, i64)>,
-    counters: impl IntoIterator<Item = (String, i64)>,
-) -> Result<CampaignTotals, StoreError> {
-    let mut c = CampaignCounters::default();
-    for (name, value) in counters {
-        let counter = CampaignCounter::from_name(&name)
-            .ok_or_else(|| corrupt(format!("unknown counter {name:?}")))?;
-        c.add(&counter, value);
-    }
-    let list = def.contact_list.clone().map(|list_id| {
-        let (name, subscribers) = list.unwrap_or_default();
-        ListTotals {
-            list_id,
-            name,
-            subscribers,
-        }
-    });
-    Ok(CampaignTotals {
-        def,
-        list,
-        counters: c,
-    })
-}
-
 /// The message of a newer database, refused.
 pub(crate) fn newer(place: &str, what: String) -> StoreError {
     StoreError::Conflict(format!(
@@ -279,7 +242,7 @@ pub(crate) fn assemble(
                 .as_ref()
                 .and_then(|l| lists.get(l).cloned());
             let counters = by_campaign.remove(&def.campaign_id).unwrap_or_default();
-            totals_of(def, list, counters)
+            CampaignTotals::from_stored(def, list, counters)
         })
         .collect()
 }
@@ -296,38 +259,4 @@ pub(crate) fn link_of(r: LinkRow) -> TrackedLink {
         message_id,
         recipient,
     }
-}
-
-/// The first link of each (message_id, link_id), in input order.
-pub(crate) fn distinct_links(links: &[TrackedLink]) -> Vec<&TrackedLink> {
-    let mut seen = std::collections::HashSet::new();
-    links
-        .iter()
-        .filter(|t| seen.insert((t.message_id.as_str(), t.link_id.as_str())))
-        .collect()
-}
-
-/// (message_id, link_id) → the stored link.
-pub(crate) type StoredLinks = HashMap<(String, String), TrackedLink>;
-
-/// Checks that every new link got stored (under its own code or, registered at the same
-/// time elsewhere, another one) and answers each input with the link as stored.
-pub(crate) fn links_answer(
-    links: &[TrackedLink],
-    stored: &StoredLinks,
-) -> Result<Vec<TrackedLink>, StoreError> {
-    links
-        .iter()
-        .map(|t| {
-            stored
-                .get(&(t.message_id.clone(), t.link_id.clone()))
-                .cloned()
-                .ok_or_else(|| {
-                    StoreError::Conflict(format!(
-                        "tracked link code {:?} is already taken; draw another",
-                        t.code
-                    ))
-                })
-        })
-        .collect()
 }

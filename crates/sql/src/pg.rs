@@ -11,15 +11,15 @@ use smsreport_core::engine::{
     Outcome,
 };
 use smsreport_core::report::{CampaignTotals, Recount};
+use smsreport_core::store::{edges_from_rows, LinkSave, StoredLinks};
 use smsreport_core::{Event, Millis, Row, Status, StatusKey, Store, StoreError, TrackedLink};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 
 use crate::{
-    assemble, campaign_of, corrupt, distinct_links, key_hash, key_of, link_of, links_answer,
-    links_json, message_of, newer, status_columns, totals_of, CampaignRow, LinkRow, MessageRow,
-    StoredLinks, DEFAULT_CONNECT_TIMEOUT, FORMAT,
+    assemble, campaign_of, corrupt, key_hash, key_of, link_of, links_json, message_of, newer,
+    status_columns, CampaignRow, LinkRow, MessageRow, DEFAULT_CONNECT_TIMEOUT, FORMAT,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -415,14 +415,12 @@ async fn links_by_pair(
 
 impl PgStore {
     async fn try_save_links(&self, links: &[TrackedLink]) -> Result<Vec<TrackedLink>, TxError> {
-        let distinct = distinct_links(links);
+        let save = LinkSave::new(links);
         let mut tx = self.pool.begin().await?;
         let mut stored = StoredLinks::new();
-        links_by_pair(&mut tx, &distinct, &mut stored).await?;
-        let new: Vec<&TrackedLink> = distinct
-            .into_iter()
-            .filter(|t| !stored.contains_key(&(t.message_id.clone(), t.link_id.clone())))
-            .collect();
+        links_by_pair(&mut tx, save.pairs(), &mut stored).await?;
+        // A taken code is found by the insert (ON CONFLICT DO NOTHING) and the reread.
+        let new = save.to_insert(&stored, |_| Ok(false))?;
         if !new.is_empty() {
             let mut cols: [Vec<&str>; 5] = Default::default();
             for t in &new {
@@ -448,7 +446,7 @@ impl PgStore {
         }
         // A taken code leaves its link unstored: the answer is a conflict, and dropping
         // the transaction rolls the whole call back.
-        let answer = links_answer(links, &stored)?;
+        let answer = save.answer(&stored)?;
         tx.commit().await?;
         Ok(answer)
     }
@@ -1027,7 +1025,7 @@ impl Store for PgStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| pg(ctx(), e))?;
-        totals_of(def, list, counters).map(Some)
+        CampaignTotals::from_stored(def, list, counters).map(Some)
     }
 
     async fn all_totals(&self) -> Result<Vec<CampaignTotals>, StoreError> {
@@ -1102,7 +1100,7 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| pg(format!("reading campaign {campaign_id:?}"), e))?;
-        crate::edges_of(rows)
+        edges_from_rows(rows)
     }
 
     async fn recount(&self) -> Result<Recount, StoreError> {

@@ -12,6 +12,7 @@ use smsreport_core::engine::{
     apply, Changes, ClickKey, ClickRecord, Counter, Loaded, MessageRecord, Needs, Outcome,
 };
 use smsreport_core::report::{CampaignTotals, Recount};
+use smsreport_core::store::{edges_from_rows, LinkSave, StoredLinks};
 use smsreport_core::{Event, Millis, Row, Status, Store, StoreError, TrackedLink};
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
@@ -22,8 +23,8 @@ use sqlx::sqlite::{
 use sqlx::Sqlite;
 
 use crate::{
-    assemble, campaign_of, distinct_links, key_of, link_of, links_answer, links_json, message_of,
-    newer, status_columns, totals_of, CampaignRow, LinkRow, MessageRow, StoredLinks, FORMAT,
+    assemble, campaign_of, key_of, link_of, links_json, message_of, newer, status_columns,
+    CampaignRow, LinkRow, MessageRow, FORMAT,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -506,13 +507,11 @@ async fn save_links(
     conn: &mut SqliteConnection,
     links: &[TrackedLink],
 ) -> Result<Vec<TrackedLink>, StoreError> {
-    let distinct = distinct_links(links);
+    let save = LinkSave::new(links);
     let mut stored = StoredLinks::new();
-    links_by_pair(conn, &distinct, &mut stored).await?;
-    let new: Vec<&TrackedLink> = distinct
-        .into_iter()
-        .filter(|t| !stored.contains_key(&(t.message_id.clone(), t.link_id.clone())))
-        .collect();
+    links_by_pair(conn, save.pairs(), &mut stored).await?;
+    // A taken code is found by the insert (ON CONFLICT DO NOTHING) and the reread.
+    let new = save.to_insert(&stored, |_| Ok(false))?;
     exec(
         conn,
         "INSERT INTO tracked_links (code, campaign_id, link_id, message_id, recipient) \
@@ -524,7 +523,7 @@ async fn save_links(
     )
     .await?;
     links_by_pair(conn, &new, &mut stored).await?;
-    links_answer(links, &stored)
+    save.answer(&stored)
 }
 
 impl SqliteStore {
@@ -636,7 +635,7 @@ impl Store for SqliteStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| lite(ctx(), e))?;
-        totals_of(def, list, counters).map(Some)
+        CampaignTotals::from_stored(def, list, counters).map(Some)
     }
 
     async fn all_totals(&self) -> Result<Vec<CampaignTotals>, StoreError> {
@@ -704,7 +703,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| lite(format!("reading campaign {campaign_id:?}"), e))?;
-        crate::edges_of(rows)
+        edges_from_rows(rows)
     }
 
     async fn recount(&self) -> Result<Recount, StoreError> {
