@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use smsreport_core::ingest::{ingest_lines, Line};
+use smsreport_core::ingest::{ingest_events, Line};
 use smsreport_core::synth::{events, SynthConfig};
 use smsreport_core::{Millis, Store};
 use smsreport_sql::{PgStore, SqliteStore};
@@ -123,7 +123,7 @@ async fn ingest_all(store: &dyn Store, lines: &[Vec<u8>]) {
                 Line::new(n, b.clone())
             })
             .collect();
-        ingest_lines(store, batch).await.expect("ingest");
+        ingest_events(store, batch).await.expect("ingest");
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::{BufRead, Read};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Outcome;
-use crate::event::{parse_line, Event, Rejection};
+use crate::event::{parse_event, Event, Rejection};
 use crate::store::{Store, StoreError};
 
 /// One input line: its 1-based number and its bytes without the line ending.
@@ -172,7 +172,7 @@ impl std::fmt::Display for Summary {
 
 /// Validates a batch of lines and ingests the valid events in one store call; returns
 /// every line's outcome in input order. The events are durable when this returns `Ok`.
-pub async fn ingest_lines(
+pub async fn ingest_events(
     store: &dyn Store,
     lines: Vec<Line>,
 ) -> Result<Vec<LineOutcome>, StoreError> {
@@ -182,7 +182,7 @@ pub async fn ingest_lines(
         .map(|l| {
             match l
                 .overlong
-                .map_or_else(|| parse_line(&l.bytes), |n| Err(overlong(n)))
+                .map_or_else(|| parse_event(&l.bytes), |n| Err(overlong(n)))
             {
                 Ok(e) => {
                     events.push(e);

@@ -771,7 +771,7 @@ mod tests {
 
     use super::*;
     use crate::engine::is_bot;
-    use crate::event::{parse_line, Event};
+    use crate::event::{parse_event, Event};
     use crate::status::{Row, StatusKey};
 
     fn cfg(messages: u64, seed: u64) -> SynthConfig {
@@ -788,12 +788,12 @@ mod tests {
     fn every_line_is_a_valid_event_and_the_campaign_comes_first() {
         let lines: Vec<String> = events(&cfg(2_000, 1)).collect();
         for (i, line) in lines.iter().enumerate() {
-            if let Err(r) = parse_line(line.as_bytes()) {
+            if let Err(r) = parse_event(line.as_bytes()) {
                 panic!("line {}: {r}: {line}", i + 1);
             }
         }
         assert!(
-            matches!(parse_line(lines[0].as_bytes()), Ok(Event::Campaign(c)) if c.links.len() == 3 && c.link_tracking)
+            matches!(parse_event(lines[0].as_bytes()), Ok(Event::Campaign(c)) if c.links.len() == 3 && c.link_tracking)
         );
     }
 
@@ -875,7 +875,7 @@ mod tests {
         let mut message_ids = Vec::new();
         let mut latest = i64::MIN;
         for line in events(c) {
-            let event = parse_line(line.as_bytes()).unwrap();
+            let event = parse_event(line.as_bytes()).unwrap();
             let first_time = seen_lines.insert(line.clone());
             match event {
                 Event::Campaign(_) => {}

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{field, parse_line, quoted, LineFormat, Parsed};
+use super::{field, parse_callback, quoted, LineFormat, Parsed};
 use crate::engine::Outcome;
 use crate::event::Rejection;
 use crate::ingest::{Line, LineOutcome};
@@ -82,7 +82,7 @@ pub async fn ingest_callbacks(
 
 /// Parses and ingests lines of a gateway format in one store call (see
 /// [`ingest_callbacks`]); every line's outcome, in input order. Durable on `Ok`.
-pub async fn ingest_lines(
+pub async fn ingest_callback_lines(
     store: &dyn Store,
     format: LineFormat,
     lines: Vec<Line>,
@@ -95,7 +95,7 @@ pub async fn ingest_lines(
                 "the line is {n} bytes long, over the limit of {}",
                 crate::ingest::MAX_LINE_BYTES
             ))),
-            None => parse_line(format, &l.bytes, received),
+            None => parse_callback(format, &l.bytes, received),
         })
         .collect();
     let outcomes = ingest_callbacks(store, items, received).await?;

@@ -21,7 +21,11 @@ pub enum LineFormat {
 
 /// One line of a gateway format: the callback and the campaign to register its message
 /// in (a `campaign_id` parameter on the line; SMPP receipts have none).
-pub fn parse_line(format: LineFormat, line: &[u8], received: Millis) -> Result<Parsed, Rejection> {
+pub fn parse_callback(
+    format: LineFormat,
+    line: &[u8],
+    received: Millis,
+) -> Result<Parsed, Rejection> {
     let text = std::str::from_utf8(line).map_err(|e| {
         Rejection::new(format!(
             "not UTF-8 text (invalid byte at column {})",
@@ -88,20 +92,20 @@ mod tests {
         assert_eq!(c.events(None, rt()).len(), 1);
         let no_to = twilio(&form("MessageSid=S&MessageStatus=sent"), rt()).unwrap();
         assert_eq!(no_to.events(Some("camp"), rt()).len(), 1);
-        let p = parse_line(
+        let p = parse_callback(
             LineFormat::Kannel,
             b"?type=1&id=m&to=37120000001&campaign_id=c1",
             rt(),
         )
         .unwrap();
         assert_eq!(p.campaign_id.as_deref(), Some("c1"));
-        assert!(parse_line(
+        assert!(parse_callback(
             LineFormat::Twilio,
             b"MessageSid=S&MessageStatus=sent&campaign_id=a%2Fb",
             rt()
         )
         .is_err());
-        assert!(parse_line(LineFormat::Smpp, b"id:\xff stat:DELIVRD", rt()).is_err());
+        assert!(parse_callback(LineFormat::Smpp, b"id:\xff stat:DELIVRD", rt()).is_err());
     }
 
     proptest::proptest! {
@@ -109,8 +113,8 @@ mod tests {
         fn any_line_parses_or_is_rejected(line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
                                           words in "(id|stat|err|done date|submit date|text|type|to|ts|reply|level|message_status|donedate|MessageSid|MessageStatus|ErrorCode|RawDlrDoneDate|[ :=&%+0-9A-Za-z])*") {
             for format in [LineFormat::Smpp, LineFormat::Kannel, LineFormat::Jasmin, LineFormat::Twilio] {
-                let _ = parse_line(format, &line, rt());
-                let _ = parse_line(format, words.as_bytes(), rt());
+                let _ = parse_callback(format, &line, rt());
+                let _ = parse_callback(format, words.as_bytes(), rt());
             }
         }
     }

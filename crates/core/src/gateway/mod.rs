@@ -18,8 +18,8 @@
 //! `application/x-www-form-urlencoded` body); [`Params::parse`] decodes them.
 //!
 //! [`Callback::events`] makes the events to ingest, registering the message in a campaign
-//! first when asked to (`?campaign_id=`); [`parse_line`] reads one line of a
-//! [`LineFormat`], and [`ingest_lines`] does the whole job for line-oriented
+//! first when asked to (`?campaign_id=`); [`parse_callback`] reads one line of a
+//! [`LineFormat`], and [`ingest_callback_lines`] does the whole job for line-oriented
 //! input (`smsreport ingest --format smpp|kannel|jasmin|twilio`, the SMPP webhook).
 //!
 //! The modules: `form` (form decoding), `smpp` (receipt text, short dates), `kannel`,
@@ -35,10 +35,10 @@ mod smpp;
 mod twilio;
 
 pub use form::Params;
-pub use ingest::{ingest_callbacks, ingest_lines};
+pub use ingest::{ingest_callback_lines, ingest_callbacks};
 pub use jasmin::jasmin;
 pub use kannel::kannel;
-pub use lines::{parse_line, LineFormat, Parsed};
+pub use lines::{parse_callback, LineFormat, Parsed};
 pub use smpp::{parse_short_date, smpp_receipt, smpp_stat};
 pub use twilio::twilio;
 
