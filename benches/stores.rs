@@ -1,5 +1,5 @@
 //! Ingest throughput and report latency, every backend side by side, with the floors they
-//! are measured against (SPEC §9; BENCHMARKS.md):
+//! are measured against (BENCHMARKS.md):
 //!
 //! - `ingest/{sled,sqlite,postgres}`: a synthetic campaign of about 100 000 events through
 //!   the same path as `smsreport ingest` (batches of 2 000 lines), into a fresh store;
@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use smsreport_core::ingest::{ingest_events, Line};
-use smsreport_core::synth::{events, SynthConfig};
 use smsreport_core::{Millis, Store};
 use smsreport_sql::{PgStore, SqliteStore};
+use smsreport_synth::{events, SynthConfig};
 use tokio::runtime::Runtime;
 
 const BATCH: usize = 2_000;

@@ -39,9 +39,9 @@ pub fn is_blank(bytes: &[u8]) -> bool {
     bytes.iter().all(|b| *b == b' ' || *b == b'\t')
 }
 
-/// Reads lines as SPEC §2 defines them: a line ends at `\n`, a `\r` just before it is
-/// dropped, the last line needs no `\n`. A UTF-8 byte-order mark before the first line
-/// is dropped. Blank lines are skipped but counted. Lines are
+/// Reads lines as docs/events.md ("Lines") defines them: a line ends at `\n`, a `\r`
+/// just before it is dropped, the last line needs no `\n`. A UTF-8 byte-order mark
+/// before the first line is dropped. Blank lines are skipped but counted. Lines are
 /// bytes: a line that is not UTF-8 is still a line, and is rejected later.
 #[derive(Debug)]
 pub struct LineReader<R> {
