@@ -1,5 +1,5 @@
 //! Ingest throughput and report latency, every backend side by side, with the floors they
-//! are measured against (SPEC §9; BENCHMARKS.md):
+//! are measured against (BENCHMARKS.md):
 //!
 //! - `ingest/{sled,sqlite,postgres}`: a synthetic campaign of about 100 000 events through
 //!   the same path as `smsreport ingest` (batches of 2 000 lines), into a fresh store;
@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use smsreport_core::ingest::{ingest_lines, Line};
-use smsreport_core::synth::{events, SynthConfig};
+use smsreport_core::ingest::{ingest_events, Line};
 use smsreport_core::{Millis, Store};
 use smsreport_sql::{PgStore, SqliteStore};
+use smsreport_synth::{events, SynthConfig};
 use tokio::runtime::Runtime;
 
 const BATCH: usize = 2_000;
@@ -123,7 +123,7 @@ async fn ingest_all(store: &dyn Store, lines: &[Vec<u8>]) {
                 Line::new(n, b.clone())
             })
             .collect();
-        ingest_lines(store, batch).await.expect("ingest");
+        ingest_events(store, batch).await.expect("ingest");
     }
 }
 

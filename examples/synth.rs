@@ -10,8 +10,8 @@
 
 use std::io::{BufWriter, Write};
 
-use smsreport_core::synth::{events, SynthConfig};
 use smsreport_core::Millis;
+use smsreport_synth::{events, SynthConfig};
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);

@@ -1,4 +1,4 @@
-//! `smsreport bench` (SPEC §9): a synthetic campaign ingested into a fresh store per
+//! `smsreport bench` (BENCHMARKS.md): a synthetic campaign ingested into a fresh store per
 //! store URL, each in a child process of its own so that its peak memory is its own.
 //!
 //! The parent runs `smsreport --store URL bench-worker --messages N` once per store and
@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use smsreport_core::synth::{self, SynthConfig};
 use smsreport_core::{Millis, Store};
+use smsreport_synth::SynthConfig;
 
 use crate::failure::Failure;
 use crate::ingest::{self, Progress, TextLines};
@@ -273,7 +273,7 @@ async fn measure(
     fresh: &Fresh,
 ) -> Result<Measured, Failure> {
     let cfg = campaign(messages);
-    let mut source = TextLines::new(synth::events(&cfg));
+    let mut source = TextLines::new(smsreport_synth::events(&cfg));
     let progress = Progress::new(None, "events");
     let started = Instant::now();
     let summary = ingest::run(

@@ -1,12 +1,12 @@
-//! The commands of SPEC §6, over any [`Store`].
+//! The commands of the README's "Command line", over any [`Store`].
 
 use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
 use smsreport_core::report::RecipientQuery;
-use smsreport_core::synth::{self, SynthConfig};
 use smsreport_core::{Millis, Row, Store};
 use smsreport_http::tz::Zone;
+use smsreport_synth::SynthConfig;
 
 use crate::failure::Failure;
 use crate::ingest::{self, Progress, TextLines};
@@ -169,7 +169,7 @@ pub fn demo_config() -> SynthConfig {
 
 async fn demo(store: &dyn Store, store_url: &str) -> Result<u8, Failure> {
     let cfg = demo_config();
-    let mut source = TextLines::new(synth::events(&cfg));
+    let mut source = TextLines::new(smsreport_synth::events(&cfg));
     let progress = Progress::new(None, "events");
     let result = ingest::run(store, &mut source, InputFormat::Ndjson, None, &progress).await;
     progress.finish();

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use smsreport_core::gateway::{self, LineFormat};
-use smsreport_core::ingest::{ingest_lines, Line, LineReader, Summary};
+use smsreport_core::ingest::{ingest_events, Line, LineReader, Summary};
 use smsreport_core::{Millis, Outcome, Store};
 
 use crate::failure::Failure;
@@ -152,8 +152,8 @@ pub async fn run(
         }
         if !batch.is_empty() {
             let result = match gateway_format(format) {
-                None => ingest_lines(store, batch).await,
-                Some(f) => gateway::ingest_lines(store, f, batch, now()).await,
+                None => ingest_events(store, batch).await,
+                Some(f) => gateway::ingest_callback_lines(store, f, batch, now()).await,
             };
             let outcomes = match result {
                 Ok(o) => o,

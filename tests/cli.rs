@@ -402,7 +402,7 @@ fn demo_fills_the_default_store_and_runs_again() {
 /// A synthetic campaign as NDJSON, big enough for several ingest batches and
 /// several pages of recipients.
 fn synthetic(messages: u64) -> Vec<u8> {
-    let cfg = smsreport_core::synth::SynthConfig {
+    let cfg = smsreport_synth::SynthConfig {
         campaign_id: "synthetic".into(),
         name: "Synthetic".into(),
         messages,
@@ -410,7 +410,7 @@ fn synthetic(messages: u64) -> Vec<u8> {
         start: smsreport_core::Millis::from_utc(2026, 5, 4, 9, 0, 0, 0).unwrap(),
     };
     let mut out = Vec::new();
-    for line in smsreport_core::synth::events(&cfg) {
+    for line in smsreport_synth::events(&cfg) {
         out.extend_from_slice(line.as_bytes());
         out.push(b'\n');
     }

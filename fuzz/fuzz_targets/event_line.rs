@@ -4,10 +4,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use smsreport_core::engine::{apply, Loaded};
-use smsreport_core::event::parse_line;
+use smsreport_core::event::parse_event;
 
 fuzz_target!(|data: &[u8]| {
-    match parse_line(data) {
+    match parse_event(data) {
         Ok(event) => {
             let (outcomes, _) = apply(Loaded::default(), std::slice::from_ref(&event));
             assert_eq!(outcomes.len(), 1);

@@ -3,12 +3,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smsreport_core::gateway::{parse_line, LineFormat};
+use smsreport_core::gateway::{parse_callback, LineFormat};
 use smsreport_core::Millis;
 
 fuzz_target!(|data: &[u8]| {
     let received = Millis::parse("2026-03-01T09:00:00Z").unwrap();
-    match parse_line(LineFormat::Smpp, data, received) {
+    match parse_callback(LineFormat::Smpp, data, received) {
         Ok(parsed) => {
             let events = parsed
                 .callback

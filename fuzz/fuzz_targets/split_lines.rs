@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smsreport_core::event::parse_line;
+use smsreport_core::event::parse_event;
 use smsreport_core::ingest::{is_blank, split_lines, MAX_LINE_BYTES};
 
 fuzz_target!(|data: &[u8]| {
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(l.bytes.len() <= MAX_LINE_BYTES);
         if l.overlong.is_none() {
             assert!(!is_blank(&l.bytes));
-            if let Err(r) = parse_line(&l.bytes) {
+            if let Err(r) = parse_event(&l.bytes) {
                 assert!(!r.reason.is_empty());
             }
         }

@@ -10,8 +10,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use smsreport_core::synth::{events, SynthConfig};
 use smsreport_core::Millis;
+use smsreport_synth::{events, SynthConfig};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_smsreport");
 

@@ -13,7 +13,7 @@
 //! The worked examples of the spec are in `fixtures/`, copied byte for byte.
 
 use serde_json::Value;
-use smsreport_core::ingest::{ingest_lines, split_lines, Summary};
+use smsreport_core::ingest::{ingest_events, split_lines, Summary};
 use smsreport_core::report::RecipientQuery;
 use smsreport_core::{Outcome, Row, Store, StoreError};
 
@@ -35,7 +35,7 @@ pub const RULES_EXPECTED: &str = include_str!("../fixtures/rules.expected.json")
 /// Ingests NDJSON text the way the command line does and returns the counts and the
 /// rejected lines (verbatim) with their line numbers and reasons.
 pub async fn ingest_text(store: &dyn Store, text: &str) -> (Summary, Vec<(u64, String, String)>) {
-    let outcomes = ingest_lines(store, split_lines(text.as_bytes()))
+    let outcomes = ingest_events(store, split_lines(text.as_bytes()))
         .await
         .expect("ingest failed");
     let mut summary = Summary::default();

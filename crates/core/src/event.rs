@@ -387,7 +387,7 @@ pub fn check_url(s: &str) -> Result<(), String> {
 ///
 /// Never panics, whatever the bytes. Every field is checked before the line is accepted,
 /// so a rejection always names the first broken field.
-pub fn parse_line(line: &[u8]) -> Result<Event, Rejection> {
+pub fn parse_event(line: &[u8]) -> Result<Event, Rejection> {
     let text = std::str::from_utf8(line).map_err(|e| {
         Rejection::new(format!(
             "not UTF-8 text (invalid byte at column {})",
@@ -572,12 +572,12 @@ mod tests {
     use super::*;
 
     fn reason(line: &str) -> String {
-        parse_line(line.as_bytes()).expect_err(line).reason
+        parse_event(line.as_bytes()).expect_err(line).reason
     }
 
     #[test]
     fn accepts_a_full_campaign() {
-        let e = parse_line(br#"{"type":"campaign","campaign_id":"c1","name":"N","contact_list":{"list_id":"l","name":"L"},"link_tracking":true,"links":[{"link_id":"a","url":"https://x.example/a"},{"link_id":"a","url":"https://x.example/a"}],"created_at":"2026-03-01T08:00:00Z","extra":1}"#).unwrap();
+        let e = parse_event(br#"{"type":"campaign","campaign_id":"c1","name":"N","contact_list":{"list_id":"l","name":"L"},"link_tracking":true,"links":[{"link_id":"a","url":"https://x.example/a"},{"link_id":"a","url":"https://x.example/a"}],"created_at":"2026-03-01T08:00:00Z","extra":1}"#).unwrap();
         let Event::Campaign(c) = e else { panic!() };
         assert_eq!(c.links.len(), 1);
         assert!(c.link_tracking);
@@ -599,7 +599,7 @@ mod tests {
             reason(r#"{"type":"contact","list_id":NaN,"recipient":"+37120000001"}"#)
                 .contains("JSON")
         );
-        assert!(parse_line(b"{\"type\":\"contact\",\"list_id\":\"l\xff\"}")
+        assert!(parse_event(b"{\"type\":\"contact\",\"list_id\":\"l\xff\"}")
             .unwrap_err()
             .reason
             .contains("UTF-8"));
@@ -610,8 +610,8 @@ mod tests {
     #[test]
     fn field_rules_name_the_field() {
         let base = r#""type":"message","message_id":"m","campaign_id":"c","recipient":"+37120000001","at":"2026-03-01T08:00:00Z""#;
-        assert!(parse_line(format!("{{{base}}}").as_bytes()).is_ok());
-        assert!(parse_line(format!("{{{base},\"parts\":null}}").as_bytes()).is_ok());
+        assert!(parse_event(format!("{{{base}}}").as_bytes()).is_ok());
+        assert!(parse_event(format!("{{{base},\"parts\":null}}").as_bytes()).is_ok());
         assert!(
             reason(&format!("{{{base},\"parts\":\"2\"}}")).starts_with("parts: must be an integer")
         );
@@ -633,9 +633,9 @@ mod tests {
             let line = format!(r#"{{"type":"contact","list_id":"l","recipient":"{bad}"}}"#);
             assert!(reason(&line).starts_with("recipient: "), "{bad}");
         }
-        assert!(parse_line(br#"{"type":"contact","list_id":"l","recipient":"+1234567"}"#).is_ok());
+        assert!(parse_event(br#"{"type":"contact","list_id":"l","recipient":"+1234567"}"#).is_ok());
         assert!(
-            parse_line(br#"{"type":"contact","list_id":"l","recipient":"+123456789012345"}"#)
+            parse_event(br#"{"type":"contact","list_id":"l","recipient":"+123456789012345"}"#)
                 .is_ok()
         );
         assert!(
@@ -655,7 +655,7 @@ mod tests {
             r#"{{"type":"status","message_id":"m","status":"sent","error_code":"{}","at":"2026-03-01T08:00:00Z"}}"#,
             "é".repeat(64)
         );
-        assert!(parse_line(ok_code.as_bytes()).is_ok());
+        assert!(parse_event(ok_code.as_bytes()).is_ok());
         assert!(reason(
             r#"{"type":"status","message_id":"m","status":"sent","at":"2026-03-01T08:00:00"}"#
         )

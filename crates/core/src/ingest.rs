@@ -6,7 +6,7 @@ use std::io::{BufRead, Read};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Outcome;
-use crate::event::{parse_line, Event, Rejection};
+use crate::event::{parse_event, Event, Rejection};
 use crate::store::{Store, StoreError};
 
 /// One input line: its 1-based number and its bytes without the line ending.
@@ -39,9 +39,9 @@ pub fn is_blank(bytes: &[u8]) -> bool {
     bytes.iter().all(|b| *b == b' ' || *b == b'\t')
 }
 
-/// Reads lines as SPEC §2 defines them: a line ends at `\n`, a `\r` just before it is
-/// dropped, the last line needs no `\n`. A UTF-8 byte-order mark before the first line
-/// is dropped. Blank lines are skipped but counted. Lines are
+/// Reads lines as docs/events.md ("Lines") defines them: a line ends at `\n`, a `\r`
+/// just before it is dropped, the last line needs no `\n`. A UTF-8 byte-order mark
+/// before the first line is dropped. Blank lines are skipped but counted. Lines are
 /// bytes: a line that is not UTF-8 is still a line, and is rejected later.
 #[derive(Debug)]
 pub struct LineReader<R> {
@@ -172,7 +172,7 @@ impl std::fmt::Display for Summary {
 
 /// Validates a batch of lines and ingests the valid events in one store call; returns
 /// every line's outcome in input order. The events are durable when this returns `Ok`.
-pub async fn ingest_lines(
+pub async fn ingest_events(
     store: &dyn Store,
     lines: Vec<Line>,
 ) -> Result<Vec<LineOutcome>, StoreError> {
@@ -182,7 +182,7 @@ pub async fn ingest_lines(
         .map(|l| {
             match l
                 .overlong
-                .map_or_else(|| parse_line(&l.bytes), |n| Err(overlong(n)))
+                .map_or_else(|| parse_event(&l.bytes), |n| Err(overlong(n)))
             {
                 Ok(e) => {
                     events.push(e);

@@ -1,16 +1,20 @@
 //! smsreport's engine: what happened to every SMS of a campaign and every click on its
 //! tracked links, and the campaign's report.
 //!
-//! - [`event`]: the NDJSON event format and its validation (SPEC §2);
-//! - [`status`]: delivery statuses, the order that picks the current one, report rows (§3);
-//! - [`engine`]: the rules that turn a batch of events into stored changes (§2–§4);
-//! - [`report`]: the report built from stored totals, the drill-down, `verify` (§5, §6);
+//! - [`event`]: the NDJSON event format and its validation (docs/events.md);
+//! - [`status`]: delivery statuses, the order that picks the current one, report rows
+//!   (docs/rules.md, "Delivery statuses");
+//! - [`engine`]: the rules that turn a batch of events into stored changes
+//!   (docs/events.md, "Duplicates"; docs/rules.md, "Delivery statuses" and "Clicks");
+//! - [`report`]: the report built from stored totals, the drill-down, `verify`
+//!   (docs/rules.md, "The report", "Recipients drill-down", "Verify");
 //! - [`store`]: the [`Store`] trait every backend implements;
 //! - [`ingest`]: lines in, outcomes out, shared by the CLI and the HTTP service;
-//! - [`gateway`]: SMPP receipts and Kannel, Jasmin and Twilio callbacks to status events (§3);
-//! - [`synth`]: realistic synthetic campaigns for the demo, tests and benchmarks.
+//! - [`gateway`]: SMPP receipts and Kannel, Jasmin and Twilio callbacks to status events
+//!   (README, "Gateway line formats");
 //!
-//! This crate knows nothing of sled, SQL, HTTP or the command line.
+//! This crate knows nothing of sled, SQL, HTTP or the command line. Synthetic campaigns
+//! for the demo and benchmarks are `smsreport-synth`'s.
 //!
 //! # Implementing a Store
 //!
@@ -29,7 +33,6 @@ pub mod mem;
 pub mod report;
 pub mod status;
 pub mod store;
-pub mod synth;
 pub mod time;
 
 pub use engine::Outcome;

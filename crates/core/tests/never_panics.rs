@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use smsreport_core::engine::{apply, Loaded};
-use smsreport_core::event::parse_line;
+use smsreport_core::event::parse_event;
 use smsreport_core::ingest::split_lines;
 use smsreport_core::Event;
 
@@ -75,7 +75,7 @@ proptest! {
 
     #[test]
     fn any_bytes_parse_or_reject(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
-        if let Err(r) = parse_line(&bytes) {
+        if let Err(r) = parse_event(&bytes) {
             prop_assert!(!r.reason.is_empty());
         }
         let lines = split_lines(&bytes);
@@ -84,7 +84,7 @@ proptest! {
 
     #[test]
     fn any_jsonish_line_parses_or_names_why(line in jsonish()) {
-        match parse_line(line.as_bytes()) {
+        match parse_event(line.as_bytes()) {
             Ok(e) => {
                 let (outcomes, _) = apply(Loaded::default(), std::slice::from_ref(&e));
                 prop_assert_eq!(outcomes.len(), 1);
@@ -95,7 +95,7 @@ proptest! {
 
     #[test]
     fn any_batch_gives_one_outcome_per_event(lines in prop::collection::vec(jsonish(), 0..20)) {
-        let events: Vec<Event> = lines.iter().filter_map(|l| parse_line(l.as_bytes()).ok()).collect();
+        let events: Vec<Event> = lines.iter().filter_map(|l| parse_event(l.as_bytes()).ok()).collect();
         let (outcomes, _) = apply(Loaded::default(), &events);
         prop_assert_eq!(outcomes.len(), events.len());
     }
@@ -169,7 +169,7 @@ const FORMATS: [smsreport_core::gateway::LineFormat; 4] = [
 /// A parsed gateway line makes events that are themselves valid: a status with a
 /// message id of the rules, and a message only with a campaign and a recipient.
 fn check_gateway_line(line: &[u8]) -> Result<(), TestCaseError> {
-    use smsreport_core::gateway::parse_line as gateway_line;
+    use smsreport_core::gateway::parse_callback as gateway_line;
     use smsreport_core::Millis;
     let received = Millis::parse("2026-03-01T09:00:00Z").unwrap();
     for format in FORMATS {

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use smsreport_core::event::{check_id, is_e164, Event, MessageEvent};
 use smsreport_core::gateway::Params;
-use smsreport_core::ingest::{ingest_lines, split_lines, Summary};
+use smsreport_core::ingest::{ingest_events, split_lines, Summary};
 use smsreport_core::report::RecipientQuery;
 use smsreport_core::{Outcome, Row};
 
@@ -73,7 +73,7 @@ pub(crate) async fn events(
     while !lines.is_empty() {
         let rest = lines.split_off(lines.len().min(BATCH_LINES));
         let batch = std::mem::replace(&mut lines, rest);
-        let outcomes = ingest_lines(&*st.store, batch).await;
+        let outcomes = ingest_events(&*st.store, batch).await;
         let outcomes = match outcomes {
             Ok(o) => o,
             Err(e) => {

@@ -217,7 +217,8 @@ pub(crate) async fn smpp(
         ));
     }
     let received = now();
-    let outcomes = gateway::ingest_lines(&*st.store, LineFormat::Smpp, lines, received).await?;
+    let outcomes =
+        gateway::ingest_callback_lines(&*st.store, LineFormat::Smpp, lines, received).await?;
     let mut s = Summary::default();
     let mut rejected = Vec::new();
     for o in &outcomes {

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use common::page::{assert_same, figures, report_figures};
 use common::{config, Server};
-use smsreport_core::synth::{events, SynthConfig};
 use smsreport_core::{Millis, Store};
+use smsreport_synth::{events, SynthConfig};
 
 on_every_store!(report_page_in_chromium);
 

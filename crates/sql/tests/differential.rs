@@ -4,8 +4,8 @@ mod common;
 
 use smsreport_conformance::props::{all_recipients, config, conflicting, reordered};
 use smsreport_conformance::{ingest_text, run};
-use smsreport_core::synth::{events, SynthConfig};
 use smsreport_core::{Millis, Store};
+use smsreport_synth::{events, SynthConfig};
 
 /// Ingests the same lines, cut into the same calls, into every store and compares them
 /// with the first.

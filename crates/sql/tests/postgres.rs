@@ -18,9 +18,9 @@ mod pg {
     use super::common::{fresh_schema, pg_store, pg_store_on, SchemaGuard};
     use smsreport_conformance::ingest_text;
     use smsreport_conformance::props::all_recipients;
-    use smsreport_core::synth::{events, SynthConfig};
     use smsreport_core::{Millis, Store, StoreError};
     use smsreport_sql::PgStore;
+    use smsreport_synth::{events, SynthConfig};
 
     fn synth(messages: u64, seed: u64) -> Vec<String> {
         events(&SynthConfig {

@@ -1,6 +1,11 @@
-//! Realistic synthetic campaigns, for the demo, tests and benchmarks.
+//! Realistic synthetic SMS campaigns, for smsreport's demo, tests and benchmarks.
 //!
-//! [`events`] turns a [`SynthConfig`] into a stream of NDJSON lines (SPEC §2), the same
+//! This is demo data, not rules: it lives outside `smsreport-core`, which it uses only
+//! for [`Millis`]. Its tests check that every line it writes is a valid event of
+//! `smsreport-core`.
+//!
+//! [`events`] turns a [`SynthConfig`] into a stream of NDJSON lines (the events of
+//! docs/events.md), the same
 //! for the same config on every machine and every run. The stream is produced lazily in
 //! constant memory, however many messages are asked for: nothing is collected, and the
 //! only buffer is a reorder window of at most [`REORDER_WINDOW`] lines.
@@ -16,7 +21,7 @@
 //!   (queued), 3% routing errors, 2% expired (a day or two later), 1% rejected, 1% unknown;
 //!   failures carry gateway error codes;
 //! - about 3% of messages get one receipt twice, and about 2% get one receipt late, a
-//!   quarter of those even before the `message` line itself (which SPEC §2 allows);
+//!   quarter of those even before the `message` line itself (which docs/events.md, "Ordering", allows);
 //! - clicks on the three links from about 12% of recipients, some several times and on
 //!   several links, spread over about three months after the send, some with an
 //!   `event_id`, from phone browsers; and link previews by messengers and chat apps
@@ -26,7 +31,7 @@
 //! first days), then the later clicks week by week.
 //!
 //! ```
-//! use smsreport_core::synth::{events, SynthConfig};
+//! use smsreport_synth::{events, SynthConfig};
 //! use smsreport_core::Millis;
 //!
 //! let cfg = SynthConfig {
@@ -45,7 +50,7 @@ use std::collections::BinaryHeap;
 
 use serde::Serialize;
 
-use crate::time::Millis;
+use smsreport_core::Millis;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,7 +292,7 @@ impl Out<'_> {
     }
 }
 
-/// An RFC 3339 timestamp, kept within the range SPEC §2 allows.
+/// An RFC 3339 timestamp, kept within the range docs/events.md ("Timestamps") allows.
 fn ts(ms: i64) -> String {
     Millis(ms.clamp(Millis::MIN.0, Millis::MAX.0)).to_string()
 }
@@ -770,9 +775,9 @@ mod tests {
     use std::collections::{BTreeSet, HashMap, HashSet};
 
     use super::*;
-    use crate::engine::is_bot;
-    use crate::event::{parse_line, Event};
-    use crate::status::{Row, StatusKey};
+    use smsreport_core::engine::is_bot;
+    use smsreport_core::event::{check_id, is_e164, parse_event, Event};
+    use smsreport_core::status::{Row, Status, StatusKey};
 
     fn cfg(messages: u64, seed: u64) -> SynthConfig {
         SynthConfig {
@@ -788,12 +793,12 @@ mod tests {
     fn every_line_is_a_valid_event_and_the_campaign_comes_first() {
         let lines: Vec<String> = events(&cfg(2_000, 1)).collect();
         for (i, line) in lines.iter().enumerate() {
-            if let Err(r) = parse_line(line.as_bytes()) {
+            if let Err(r) = parse_event(line.as_bytes()) {
                 panic!("line {}: {r}: {line}", i + 1);
             }
         }
         assert!(
-            matches!(parse_line(lines[0].as_bytes()), Ok(Event::Campaign(c)) if c.links.len() == 3 && c.link_tracking)
+            matches!(parse_event(lines[0].as_bytes()), Ok(Event::Campaign(c)) if c.links.len() == 3 && c.link_tracking)
         );
     }
 
@@ -818,10 +823,10 @@ mod tests {
         let mut ids = HashSet::new();
         for i in 0..300_000 {
             let r = s.recipient(i);
-            assert!(crate::event::is_e164(&r), "{r}");
+            assert!(is_e164(&r), "{r}");
             assert!(numbers.insert(r));
             let id = s.message_id(i);
-            assert!(crate::event::check_id(&id).is_ok(), "{id}");
+            assert!(check_id(&id).is_ok(), "{id}");
             assert!(ids.insert(id));
         }
     }
@@ -840,8 +845,9 @@ mod tests {
         assert!(lines > 120_000, "{lines}");
     }
 
-    /// Counts what a reader of the stream sees, applying SPEC §3's rule for the current
-    /// status (the greatest status key) to the receipts of each message.
+    /// Counts what a reader of the stream sees, applying the rule for the current status
+    /// (the greatest status key; docs/rules.md, "The current status") to the receipts of
+    /// each message.
     #[derive(Default)]
     struct Tally {
         messages: u64,
@@ -875,7 +881,7 @@ mod tests {
         let mut message_ids = Vec::new();
         let mut latest = i64::MIN;
         for line in events(c) {
-            let event = parse_line(line.as_bytes()).unwrap();
+            let event = parse_event(line.as_bytes()).unwrap();
             let first_time = seen_lines.insert(line.clone());
             match event {
                 Event::Campaign(_) => {}
@@ -901,8 +907,8 @@ mod tests {
                         t.receipts_before_message += 1;
                     }
                     if s.key.status.phase() == 3
-                        && s.key.status != crate::Status::Unknown
-                        && s.key.status != crate::Status::Delivered
+                        && s.key.status != Status::Unknown
+                        && s.key.status != Status::Delivered
                         && s.key.error_code.is_none()
                     {
                         t.failures_without_code += 1;
