@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use smsreport_core::report::RecipientQuery;
 use smsreport_core::synth::{self, SynthConfig};
+use smsreport_core::tz::Zone;
 use smsreport_core::{Millis, Row, Store};
-use smsreport_http::tz::Zone;
 
 use crate::failure::Failure;
 use crate::ingest::{self, Progress, TextLines};

@@ -1,14 +1,19 @@
 //! smsreport's engine: what happened to every SMS of a campaign and every click on its
 //! tracked links, and the campaign's report.
 //!
-//! - [`event`]: the NDJSON event format and its validation (SPEC §2);
-//! - [`status`]: delivery statuses, the order that picks the current one, report rows (§3);
-//! - [`engine`]: the rules that turn a batch of events into stored changes (§2–§4);
-//! - [`report`]: the report built from stored totals, the drill-down, `verify` (§5, §6);
+//! - [`event`]: the NDJSON event format and its validation (docs/events.md);
+//! - [`status`]: delivery statuses, the order that picks the current one, report rows
+//!   (docs/rules.md);
+//! - [`engine`]: the rules that turn a batch of events into stored changes (docs/rules.md);
+//! - [`report`]: the report built from stored totals, the drill-down, `verify`
+//!   (docs/rules.md);
 //! - [`store`]: the [`Store`] trait every backend implements;
 //! - [`ingest`]: lines in, outcomes out, shared by the CLI and the HTTP service;
-//! - [`gateway`]: SMPP receipts and Kannel, Jasmin and Twilio callbacks to status events (§3);
-//! - [`synth`]: realistic synthetic campaigns for the demo, tests and benchmarks.
+//! - [`gateway`]: SMPP receipts and Kannel, Jasmin and Twilio callbacks to status events
+//!   (README.md, "Pointing gateways at it");
+//! - [`synth`]: realistic synthetic campaigns for the demo, tests and benchmarks;
+//! - [`csv`], [`tz`], [`causes`]: output helpers the CLI and the HTTP service share (the
+//!   report's CSV, IANA time zones, error messages with their causes).
 //!
 //! This crate knows nothing of sled, SQL, HTTP or the command line.
 //!
@@ -21,6 +26,8 @@
 //! [`engine::apply`], and writes the [`engine::Changes`] atomically and durably; see
 //! [`Store`]. Run `smsreport-conformance` against it to prove it behaves.
 
+pub mod causes;
+pub mod csv;
 pub mod engine;
 pub mod event;
 pub mod gateway;
@@ -30,6 +37,7 @@ pub mod status;
 pub mod store;
 pub mod synth;
 pub mod time;
+pub mod tz;
 
 pub use engine::Outcome;
 pub use event::{Event, Rejection};

@@ -11,10 +11,10 @@ use smsreport_core::event::{check_id, is_e164, Event, MessageEvent};
 use smsreport_core::gateway::Params;
 use smsreport_core::ingest::{ingest_lines, split_lines, Summary};
 use smsreport_core::report::RecipientQuery;
+use smsreport_core::tz::Zone;
 use smsreport_core::{Outcome, Row};
 
 use crate::links;
-use crate::tz::Zone;
 use crate::{json_response, now, ApiError, AppState};
 
 /// Lines per store call: a big body is ingested in several durable steps.
@@ -139,7 +139,7 @@ pub(crate) async fn report(
         return Ok(json_response(StatusCode::OK, &report));
     }
     let mut out = Vec::new();
-    crate::csv::report_csv(&report, &mut out)
+    smsreport_core::csv::report_csv(&report, &mut out)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let disposition = HeaderValue::from_str(&format!(
         "attachment; filename=\"{}-report.csv\"",

@@ -33,11 +33,9 @@ use smsreport_core::{Millis, Store, StoreError};
 
 mod api;
 pub mod auth;
-pub mod csv;
 pub mod dashboard;
 mod links;
 pub mod metrics;
-pub mod tz;
 mod webhooks;
 
 pub use auth::{require_basic_auth, twilio_signature};
@@ -228,16 +226,7 @@ impl From<StoreError> for ApiError {
             StoreError::Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, true),
             _ => (StatusCode::SERVICE_UNAVAILABLE, true),
         };
-        let mut message = e.to_string();
-        let mut cause = std::error::Error::source(&e);
-        while let Some(c) = cause {
-            let text = c.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            cause = c.source();
-        }
+        let message = smsreport_core::causes::with_causes(&e);
         ApiError {
             status,
             message,
