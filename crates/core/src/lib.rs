@@ -40,7 +40,7 @@ pub mod time;
 pub mod tz;
 
 pub use engine::Outcome;
-pub use event::{Event, Rejection};
+pub use event::{Event, Rejection, RejectionKind};
 pub use report::Report;
 pub use status::{Row, Status, StatusKey};
 pub use store::{Store, StoreError, TrackedLink};

@@ -413,6 +413,29 @@ async fn messages_get_tracked_links(store: Arc<dyn Store>) {
     s.post("/v1/campaigns/nope/messages", &[], br#"{"messages":[]}"#)
         .await
         .assert_error(404);
+    // With messages, the 404 comes from core's rejection of them, in core's words.
+    let e = s
+        .post(
+            "/v1/campaigns/nope/messages",
+            &[],
+            br#"{"messages":[{"message_id":"n1","recipient":"+37120000001","text":"x"}]}"#,
+        )
+        .await
+        .assert_error(404);
+    assert!(e.contains("no campaign named \"nope\""), "{e}");
+    // A bad recipient is rejected in the words of a `message` line's rejection.
+    let e = s
+        .post(
+            "/v1/campaigns/shop/messages",
+            &[],
+            br#"{"messages":[{"message_id":"x1","recipient":"+3712","text":""}]}"#,
+        )
+        .await
+        .assert_error(400);
+    assert_eq!(
+        e,
+        "messages[0].recipient: \"+3712\" is not an E.164 phone number (+, then 7 to 15 digits, not starting with 0)"
+    );
     let r = s
         .post(
             "/v1/campaigns/plain/messages",
