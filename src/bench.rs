@@ -1,4 +1,4 @@
-//! `smsreport bench` (SPEC §9): a synthetic campaign ingested into a fresh store per
+//! `smsreport bench` (README.md, "Trying it at scale"): a synthetic campaign ingested into a fresh store per
 //! store URL, each in a child process of its own so that its peak memory is its own.
 //!
 //! The parent runs `smsreport --store URL bench-worker --messages N` once per store and

@@ -1,4 +1,4 @@
-//! The commands of SPEC §6, over any [`Store`].
+//! The commands (README.md, "Command line"), over any [`Store`].
 
 use std::io::{self, BufWriter, Write};
 use std::sync::Arc;

@@ -140,7 +140,7 @@ pub(crate) async fn report(
     }
     let mut out = Vec::new();
     smsreport_core::csv::report_csv(&report, &mut out)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| ApiError::internal("the report could not be written", e.to_string()))?;
     let disposition = HeaderValue::from_str(&format!(
         "attachment; filename=\"{}-report.csv\"",
         report.campaign_id

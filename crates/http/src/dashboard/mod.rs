@@ -1,4 +1,4 @@
-//! The dashboard (SPEC §8): the campaign list, each campaign's report with its two tabs
+//! The dashboard (README.md, "Dashboard"): the campaign list, each campaign's report with its two tabs
 //! (Delivery Statistics, Link Statistics) and its clicks-per-month chart, and the
 //! recipients drill-down with CSV download.
 //!
@@ -81,6 +81,8 @@ pub(crate) struct PageError {
     status: StatusCode,
     message: String,
     store_failure: bool,
+    /// The whole error, for the log only.
+    detail: Option<String>,
 }
 
 impl PageError {
@@ -89,6 +91,7 @@ impl PageError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
             store_failure: false,
+            detail: None,
         }
     }
 }
@@ -100,6 +103,7 @@ impl From<StoreError> for PageError {
             status: api.status,
             message: api.message,
             store_failure: api.store_failure,
+            detail: api.detail,
         }
     }
 }
@@ -121,6 +125,9 @@ impl IntoResponse for PageError {
         let mut resp = page(self.status, title, body);
         if self.store_failure {
             resp.extensions_mut().insert(StoreFailure);
+        }
+        if let Some(d) = self.detail {
+            resp.extensions_mut().insert(crate::ErrorDetail(d));
         }
         resp
     }
