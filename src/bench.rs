@@ -82,7 +82,7 @@ pub async fn command(stores: &[String], messages: u64, format: Format) -> Result
                 writeln!(
                     out,
                     "{},{},{:.0},{:.3},{:.3},{},{}\r",
-                    smsreport_http::csv::csv_field(&m.store),
+                    smsreport_core::csv::csv_field(&m.store),
                     m.events,
                     m.ingest_events_per_s,
                     m.report_p50_ms,

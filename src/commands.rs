@@ -4,8 +4,8 @@ use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
 use smsreport_core::report::RecipientQuery;
+use smsreport_core::tz::Zone;
 use smsreport_core::{Millis, Row, Store};
-use smsreport_http::tz::Zone;
 use smsreport_synth::SynthConfig;
 
 use crate::failure::Failure;

@@ -69,19 +69,10 @@ impl From<io::Error> for Failure {
     }
 }
 
-/// An error's message followed by each cause that its message does not already include.
+/// An error's message followed by each cause that its message does not already include,
+/// on one line.
 fn with_causes(e: &dyn Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out.replace('\n', " ")
+    smsreport_core::causes::with_causes(e).replace('\n', " ")
 }
 
 #[cfg(test)]

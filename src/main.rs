@@ -1,4 +1,4 @@
-//! `smsreport`: delivery and click reports for SMS marketing campaigns (SPEC §6).
+//! `smsreport`: delivery and click reports for SMS marketing campaigns (README.md, "Command line").
 //!
 //! This file parses the command line, opens the store named by `--store`, and runs one
 //! command; the commands live in [`commands`], their output in [`output`].
@@ -98,7 +98,7 @@ pub enum Command {
     },
 }
 
-/// The options of `serve` (SPEC §7); each also from `SMSREPORT_<NAME>`.
+/// The options of `serve` (README.md, "HTTP service"); each also from `SMSREPORT_<NAME>`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// The address to listen on.
@@ -148,7 +148,7 @@ pub struct ServeArgs {
 /// What `ingest` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum InputFormat {
-    /// One JSON event per line (SPEC §2).
+    /// One JSON event per line (docs/events.md).
     Ndjson,
     /// One SMPP delivery receipt text per line.
     Smpp,

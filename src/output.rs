@@ -7,10 +7,10 @@ use std::io::{self, Write};
 use smsreport_core::report::{CampaignSummary, RecipientRow};
 use smsreport_core::Report;
 
-#[cfg(test)]
-use smsreport_http::csv::csv_field;
-pub use smsreport_http::csv::{csv_row, report_csv};
-use smsreport_http::csv::{recipient_fields, RECIPIENT_COLUMNS};
+pub use smsreport_core::csv::{csv_row, report_csv};
+use smsreport_core::csv::{recipient_fields, RECIPIENT_COLUMNS};
+pub use smsreport_core::report::percent;
+use smsreport_core::Row;
 
 /// Text from events made safe for a terminal: control characters (a newline in a
 /// campaign name, an escape sequence) are shown escaped instead of acting.
@@ -29,15 +29,6 @@ pub fn clean(s: &str) -> Cow<'_, str> {
         )
     } else {
         Cow::Borrowed(s)
-    }
-}
-
-/// A share of a total with one decimal (`40.0%`), or `—` when the total is 0.
-pub fn percent(part: u64, total: u64) -> String {
-    if total == 0 {
-        "—".to_owned()
-    } else {
-        format!("{:.1}%", part as f64 * 100.0 / total as f64)
     }
 }
 
@@ -78,18 +69,12 @@ pub fn report_table(r: &Report, w: &mut dyn Write) -> io::Result<()> {
 
     let d = &r.delivery;
     let total = d.total;
-    let rows: [(&str, u64); 10] = [
-        ("Total SMS", d.total),
-        ("Delivered", d.delivered),
-        ("Sent", d.sent),
-        ("Message queued", d.queued),
-        ("Undelivered", d.undelivered),
-        ("Delivery errors", d.errors.total),
-        ("  Routing error – inactive number", d.errors.routing),
-        ("  Message expired", d.errors.expired),
-        ("  User cancelled / rejected", d.errors.rejected),
-        ("Other", d.other),
-    ];
+    let rows: Vec<(String, u64)> = std::iter::once(("Total SMS".to_owned(), d.total))
+        .chain(Row::ALL.into_iter().map(|row| {
+            let indent = if row.is_error_kind() { "  " } else { "" };
+            (format!("{indent}{}", row.label()), d.row(row))
+        }))
+        .collect();
     let l = &r.links;
     let label_w = 34;
     let count_w = rows
@@ -110,7 +95,7 @@ pub fn report_table(r: &Report, w: &mut dyn Write) -> io::Result<()> {
         writeln!(
             w,
             "  {}{}  {:>6}",
-            pad(label, label_w),
+            pad(&label, label_w),
             lpad(&v.to_string(), count_w),
             percent(v, total)
         )?;
@@ -435,17 +420,6 @@ impl RecipientsWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_quotes_only_what_needs_it() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
-        let mut out = Vec::new();
-        csv_row(&mut out, &["x", "y,z", ""]).unwrap();
-        assert_eq!(out, b"x,\"y,z\",\r\n");
-    }
 
     #[test]
     fn figures_read_as_people_expect() {

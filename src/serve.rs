@@ -1,4 +1,4 @@
-//! `smsreport serve`: the HTTP service of SPEC §7 (see `smsreport-http`).
+//! `smsreport serve`: the HTTP service (README.md, "HTTP service"; see `smsreport-http`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,6 +51,11 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>) -> Result<u8, Failure> 
             )));
         }
     }
+    // The service logs each failed request (its id and whole error) to standard error.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
     let listener = tokio::net::TcpListener::bind(&addrs[..])
         .await
         .map_err(|e| Failure::io(format!("cannot listen on {}", args.listen), e))?;

@@ -41,6 +41,45 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, Failure> {
         });
     }
     Err(Failure::Usage(format!(
-        "unknown store URL {url:?}; use sled:PATH, sqlite:PATH or postgres://…"
+        "unknown store URL {:?}; use sled:PATH, sqlite:PATH or postgres://…",
+        without_password(url)
     )))
+}
+
+/// `url` with the password of its user information, if any, shown as `***`:
+/// `postgress://me:***@db/x`. Without `://`, whatever comes before the last `@` after
+/// the first `:` is masked, so a misspelt URL never shows a password either.
+fn without_password(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let Some(at) = rest.rfind('@') else {
+        return url.to_owned();
+    };
+    let Some(colon) = rest[..at].find(':') else {
+        return url.to_owned();
+    };
+    format!("{}{}:***{}", &url[..start], &rest[..colon], &rest[at..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            without_password("postgress://me:s3cret@db.example:5432/x"),
+            "postgress://me:***@db.example:5432/x"
+        );
+        assert_eq!(
+            without_password("postgres://me:pa/ss@word@db/x"),
+            "postgres://me:***@db/x"
+        );
+        assert_eq!(
+            without_password("postgress://me@db/x"),
+            "postgress://me@db/x"
+        );
+        assert_eq!(without_password("sledd:/tmp/x"), "sledd:/tmp/x");
+        assert_eq!(without_password("pg:me:s3cret@db"), "pg:***@db");
+    }
 }

@@ -323,6 +323,27 @@ fn bad_usage_exits_2_and_unknown_campaigns_exit_1() {
 }
 
 #[test]
+fn a_misspelt_store_url_never_shows_its_password() {
+    let out = Command::new(BIN)
+        .args([
+            "--store",
+            "postgress://report:s3cr3t-pw@db.example/sms",
+            "campaigns",
+        ])
+        .env_remove("SMSREPORT_STORE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(!err.contains("s3cr3t-pw"), "{err}");
+    assert!(
+        err.contains("postgress://report:***@db.example/sms"),
+        "{err}"
+    );
+}
+
+#[test]
 fn demo_fills_the_default_store_and_runs_again() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {

@@ -517,7 +517,7 @@ impl Apply {
 
     fn message(&mut self, ev: &MessageEvent) -> Result<bool, Rejection> {
         if !self.s.campaigns.contains_key(&ev.campaign_id) {
-            return Err(Rejection::new(format!(
+            return Err(Rejection::unknown_campaign(format!(
                 "campaign_id: no campaign named {:?} (its campaign event must come first)",
                 ev.campaign_id
             )));
@@ -598,13 +598,13 @@ impl Apply {
 
     fn click(&mut self, ev: &ClickEvent) -> Result<bool, Rejection> {
         let Some(def) = self.s.campaigns.get(&ev.campaign_id) else {
-            return Err(Rejection::new(format!(
+            return Err(Rejection::unknown_campaign(format!(
                 "campaign_id: no campaign named {:?} (its campaign event must come first)",
                 ev.campaign_id
             )));
         };
         if !def.links.contains_key(&ev.link_id) {
-            return Err(Rejection::new(format!(
+            return Err(Rejection::unknown_link(format!(
                 "link_id: campaign {:?} has no link {:?}",
                 ev.campaign_id, ev.link_id
             )));

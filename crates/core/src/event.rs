@@ -1,4 +1,4 @@
-//! Events and their validation (SPEC §2): one NDJSON line in, one [`Event`] or a
+//! Events and their validation (docs/events.md): one NDJSON line in, one [`Event`] or a
 //! [`Rejection`] naming the field out.
 
 use std::fmt;
@@ -16,19 +16,54 @@ use crate::time::Millis;
 pub struct Rejection {
     /// A sentence for a person, naming the field.
     pub reason: String,
+    /// What kind of mistake it is, for a front end that answers differently (the HTTP
+    /// service's `404` for an unknown campaign); the reason says the same to a person.
+    #[serde(default)]
+    pub kind: RejectionKind,
+}
+
+/// What kind of mistake a [`Rejection`] is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// The event itself breaks a rule (a field's format, a value out of range).
+    #[default]
+    Invalid,
+    /// The event names a campaign that was never defined.
+    UnknownCampaign,
+    /// The event names a link its campaign does not have.
+    UnknownLink,
+    /// The event contradicts what is stored (an id already taken by something else).
+    Conflict,
 }
 
 impl Rejection {
-    /// A rejection with this reason.
+    /// A rejection of kind [`RejectionKind::Invalid`] with this reason.
     pub fn new(reason: impl Into<String>) -> Rejection {
+        Rejection::of_kind(RejectionKind::Invalid, reason)
+    }
+    /// A rejection of kind [`RejectionKind::UnknownCampaign`].
+    pub fn unknown_campaign(reason: impl Into<String>) -> Rejection {
+        Rejection::of_kind(RejectionKind::UnknownCampaign, reason)
+    }
+    /// A rejection of kind [`RejectionKind::UnknownLink`].
+    pub fn unknown_link(reason: impl Into<String>) -> Rejection {
+        Rejection::of_kind(RejectionKind::UnknownLink, reason)
+    }
+    /// A rejection of kind [`RejectionKind::Conflict`].
+    pub fn conflict(reason: impl Into<String>) -> Rejection {
+        Rejection::of_kind(RejectionKind::Conflict, reason)
+    }
+    /// A rejection of the given kind.
+    pub fn of_kind(kind: RejectionKind, reason: impl Into<String>) -> Rejection {
         Rejection {
             reason: reason.into(),
+            kind,
         }
     }
     fn field(field: &str, problem: impl fmt::Display) -> Rejection {
-        Rejection {
-            reason: format!("{field}: {problem}"),
-        }
+        Rejection::new(format!("{field}: {problem}"))
     }
 }
 
@@ -104,7 +139,7 @@ pub struct ClickEvent {
     pub event_id: Option<String>,
 }
 
-/// A validated event: every field meets its rule of SPEC §2.
+/// A validated event: every field meets its rule of docs/events.md.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[allow(missing_docs)]
 pub enum Event {
@@ -249,15 +284,7 @@ impl<'a> Fields<'a> {
 
     fn recipient(&self, field: &str) -> Result<String, Rejection> {
         let s = self.str(field)?;
-        if !is_e164(s) {
-            return Err(Rejection::field(
-                &self.name(field),
-                format_args!(
-                    "{} is not an E.164 phone number (+, then 7 to 15 digits, not starting with 0)",
-                    show(s)
-                ),
-            ));
-        }
+        check_recipient(&self.name(field), s)?;
         Ok(s.to_owned())
     }
 
@@ -334,6 +361,67 @@ pub fn check_id(s: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Checks the recipient rule (E.164); the rejection names `field`.
+fn check_recipient(field: &str, s: &str) -> Result<(), Rejection> {
+    if is_e164(s) {
+        return Ok(());
+    }
+    Err(Rejection::field(
+        field,
+        format_args!(
+            "{} is not an E.164 phone number (+, then 7 to 15 digits, not starting with 0)",
+            show(s)
+        ),
+    ))
+}
+
+/// A message's `parts`: absent (or null) is 1; otherwise an integer from 1 to 255.
+fn check_parts(v: Option<&Value>) -> Result<u8, Rejection> {
+    match v.filter(|v| !v.is_null()) {
+        None => Ok(1),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(p @ 1..=255) => Ok(p as u8),
+            _ if n.is_f64() => Err(Rejection::field(
+                "parts",
+                format_args!("{n} is not an integer"),
+            )),
+            _ => Err(Rejection::field(
+                "parts",
+                format_args!("must be 1 to 255, not {n}"),
+            )),
+        },
+        Some(v) => Err(Rejection::field(
+            "parts",
+            format_args!("must be an integer, not {}", type_name(v)),
+        )),
+    }
+}
+
+impl MessageEvent {
+    /// A message event from its fields, held to the same rules, in the same order and
+    /// with the same reasons, as a `message` line (docs/events.md, "`message`"): the ids,
+    /// the recipient, then `parts` (absent or null is 1).
+    pub fn checked(
+        message_id: &str,
+        campaign_id: &str,
+        recipient: &str,
+        parts: Option<&Value>,
+        at: Millis,
+    ) -> Result<MessageEvent, Rejection> {
+        check_id(message_id).map_err(|p| Rejection::field("message_id", p))?;
+        check_id(campaign_id).map_err(|p| Rejection::field("campaign_id", p))?;
+        check_recipient("recipient", recipient)?;
+        let parts = check_parts(parts)?;
+        Ok(MessageEvent {
+            message_id: message_id.to_owned(),
+            campaign_id: campaign_id.to_owned(),
+            recipient: recipient.to_owned(),
+            parts,
+            at,
+        })
+    }
 }
 
 /// `^\+[1-9][0-9]{6,14}$`.
@@ -418,30 +506,7 @@ pub fn parse_event(line: &[u8]) -> Result<Event, Rejection> {
             let message_id = f.id("message_id")?;
             let campaign_id = f.id("campaign_id")?;
             let recipient = f.recipient("recipient")?;
-            let parts = match f.get("parts") {
-                None => 1,
-                Some(Value::Number(n)) => match n.as_u64() {
-                    Some(p @ 1..=255) => p as u8,
-                    _ if n.is_f64() => {
-                        return Err(Rejection::field(
-                            "parts",
-                            format_args!("{n} is not an integer"),
-                        ))
-                    }
-                    _ => {
-                        return Err(Rejection::field(
-                            "parts",
-                            format_args!("must be 1 to 255, not {n}"),
-                        ))
-                    }
-                },
-                Some(v) => {
-                    return Err(Rejection::field(
-                        "parts",
-                        format_args!("must be an integer, not {}", type_name(v)),
-                    ))
-                }
-            };
+            let parts = check_parts(f.get("parts"))?;
             let at = f.time("at")?;
             Ok(Event::Message(MessageEvent {
                 message_id,
@@ -570,6 +635,29 @@ fn parse_campaign(f: &Fields<'_>) -> Result<CampaignEvent, Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checked_message_has_the_reasons_of_a_message_line() {
+        let at = Millis(0);
+        for (id, recipient, parts) in [
+            ("m 1", "+37120000001", "1"),
+            ("m1", "+3712", "1"),
+            ("m1", "+37120000001", "0"),
+            ("m1", "+37120000001", "2.5"),
+            ("m1", "+37120000001", "\"2\""),
+        ] {
+            let line = format!(
+                r#"{{"type":"message","message_id":{id:?},"campaign_id":"c","recipient":{recipient:?},"parts":{parts},"at":"1970-01-01T00:00:00Z"}}"#
+            );
+            let from_line = parse_event(line.as_bytes()).unwrap_err();
+            let v: Value = serde_json::from_str(parts).unwrap();
+            let checked = MessageEvent::checked(id, "c", recipient, Some(&v), at).unwrap_err();
+            assert_eq!(checked, from_line);
+        }
+        let ok = MessageEvent::checked("m1", "c", "+37120000001", Some(&Value::Null), at).unwrap();
+        assert_eq!(ok.parts, 1);
+        assert_eq!(Rejection::new("x").kind, RejectionKind::Invalid);
+    }
 
     fn reason(line: &str) -> String {
         parse_event(line.as_bytes()).expect_err(line).reason

@@ -12,6 +12,8 @@
 //! - [`ingest`]: lines in, outcomes out, shared by the CLI and the HTTP service;
 //! - [`gateway`]: SMPP receipts and Kannel, Jasmin and Twilio callbacks to status events
 //!   (README, "Gateway line formats");
+//! - [`csv`], [`tz`], [`causes`]: output helpers the CLI and the HTTP service share (the
+//!   report's CSV, IANA time zones, error messages with their causes).
 //!
 //! This crate knows nothing of sled, SQL, HTTP or the command line. Synthetic campaigns
 //! for the demo and benchmarks are `smsreport-synth`'s.
@@ -25,6 +27,8 @@
 //! [`engine::apply`], and writes the [`engine::Changes`] atomically and durably; see
 //! [`Store`]. Run `smsreport-conformance` against it to prove it behaves.
 
+pub mod causes;
+pub mod csv;
 pub mod engine;
 pub mod event;
 pub mod gateway;
@@ -34,9 +38,10 @@ pub mod report;
 pub mod status;
 pub mod store;
 pub mod time;
+pub mod tz;
 
 pub use engine::Outcome;
-pub use event::{Event, Rejection};
+pub use event::{Event, Rejection, RejectionKind};
 pub use report::Report;
 pub use status::{Row, Status, StatusKey};
 pub use store::{Store, StoreError, TrackedLink};

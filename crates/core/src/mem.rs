@@ -47,7 +47,7 @@ struct State {
 /// The in-memory reference store (see the module's docs).
 ///
 /// ```
-/// use smsreport_core::ingest::{ingest_lines, split_lines};
+/// use smsreport_core::ingest::{ingest_events, split_lines};
 /// use smsreport_core::mem::{block_on, MemStore};
 /// use smsreport_core::Store;
 ///
@@ -56,7 +56,7 @@ struct State {
 /// {"type":"message","message_id":"m1","campaign_id":"c","recipient":"+37120000001","at":"2026-03-01T09:00:00Z"}
 /// {"type":"status","message_id":"m1","status":"delivered","at":"2026-03-01T09:00:07Z"}"#;
 /// block_on(async {
-///     ingest_lines(&store, split_lines(text.as_bytes())).await.unwrap();
+///     ingest_events(&store, split_lines(text.as_bytes())).await.unwrap();
 ///     let report = store.report("c").await.unwrap();
 ///     assert_eq!((report.delivery.total, report.delivery.delivered), (1, 1));
 /// });

@@ -1,4 +1,4 @@
-//! The campaign report of SPEC §5, built from stored totals; the campaign list; the
+//! The campaign report (docs/rules.md, "The report"), built from stored totals; the campaign list; the
 //! recipients drill-down; and `verify`, which recounts totals from per-message state.
 
 use std::collections::{BTreeMap, HashSet};
@@ -80,7 +80,7 @@ pub struct CampaignTotals {
     pub counters: CampaignCounters,
 }
 
-/// The report of SPEC §5, field for field.
+/// The report of docs/rules.md ("The report"), field for field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub campaign_id: String,
@@ -109,6 +109,33 @@ pub struct Delivery {
     pub errors: Errors,
     pub other: u64,
     pub segments: u64,
+}
+
+impl Delivery {
+    /// The count of one report row.
+    pub fn row(&self, row: Row) -> u64 {
+        match row {
+            Row::Delivered => self.delivered,
+            Row::Sent => self.sent,
+            Row::Queued => self.queued,
+            Row::Undelivered => self.undelivered,
+            Row::Errors => self.errors.total,
+            Row::Routing => self.errors.routing,
+            Row::Expired => self.errors.expired,
+            Row::Rejected => self.errors.rejected,
+            Row::Other => self.other,
+        }
+    }
+}
+
+/// `part` as a share of `total` with one decimal (`40.0%`), or `—` when the total is 0:
+/// how the CLI table and the dashboard write a share.
+pub fn percent(part: u64, total: u64) -> String {
+    if total == 0 {
+        "—".to_owned()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / total as f64)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

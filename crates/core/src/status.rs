@@ -1,5 +1,5 @@
-//! Delivery statuses, the order that picks a message's current one (SPEC §3), and the
-//! report rows they feed.
+//! Delivery statuses, the order that picks a message's current one (docs/rules.md,
+//! "Delivery statuses"), and the report rows they feed.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -141,7 +141,8 @@ impl PartialOrd for StatusKey {
     }
 }
 
-/// A row of the delivery report, and a filter of the recipients drill-down (SPEC §6).
+/// A row of the delivery report, and a filter of the recipients drill-down (docs/rules.md,
+/// "Delivery statuses" and "Recipients drill-down").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Row {
@@ -166,6 +167,20 @@ pub enum Row {
 }
 
 impl Row {
+    /// Every row, in the report's order: the order of the CLI table, the CSV and the
+    /// dashboard.
+    pub const ALL: [Row; 9] = [
+        Row::Delivered,
+        Row::Sent,
+        Row::Queued,
+        Row::Undelivered,
+        Row::Errors,
+        Row::Routing,
+        Row::Expired,
+        Row::Rejected,
+        Row::Other,
+    ];
+
     /// Every row name, as the CLI and API accept them.
     pub const NAMES: [&'static str; 9] = [
         "delivered",
@@ -178,6 +193,71 @@ impl Row {
         "rejected",
         "other",
     ];
+
+    /// The row's label for people, as the CLI table and the dashboard's report show it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Row::Delivered => "Delivered",
+            Row::Sent => "Sent",
+            Row::Queued => "Message queued",
+            Row::Undelivered => "Undelivered",
+            Row::Errors => "Delivery errors",
+            Row::Routing => "Routing error – inactive number",
+            Row::Expired => "Message expired",
+            Row::Rejected => "User cancelled / rejected",
+            Row::Other => "Other",
+        }
+    }
+
+    /// A short label, where space is tight (a legend, a recipient's status).
+    pub fn short_label(self) -> &'static str {
+        match self {
+            Row::Delivered => "Delivered",
+            Row::Sent => "Sent",
+            Row::Queued => "Queued",
+            Row::Undelivered => "Undelivered",
+            Row::Errors => "Error",
+            Row::Routing => "Routing error",
+            Row::Expired => "Expired",
+            Row::Rejected => "Rejected",
+            Row::Other => "Other",
+        }
+    }
+
+    /// What the row means, in a few words.
+    pub fn description(self) -> &'static str {
+        match self {
+            Row::Delivered => "the handset received it",
+            Row::Sent => "the carrier acknowledged it; no final receipt",
+            Row::Queued => "waiting to be sent",
+            Row::Undelivered => "still on its way",
+            Row::Errors => "all three kinds below",
+            Row::Routing => "a real number without an active subscriber",
+            Row::Expired => "the number exists but was off or out of reach",
+            Row::Rejected => "the number cannot take SMS, or it was refused",
+            Row::Other => "any other outcome",
+        }
+    }
+
+    /// The row's field in the JSON report (`delivery.errors.routing`).
+    pub fn json_path(self) -> &'static str {
+        match self {
+            Row::Delivered => "delivery.delivered",
+            Row::Sent => "delivery.sent",
+            Row::Queued => "delivery.queued",
+            Row::Undelivered => "delivery.undelivered",
+            Row::Errors => "delivery.errors.total",
+            Row::Routing => "delivery.errors.routing",
+            Row::Expired => "delivery.errors.expired",
+            Row::Rejected => "delivery.errors.rejected",
+            Row::Other => "delivery.other",
+        }
+    }
+
+    /// Whether the row is one kind of delivery error, a part of [`Row::Errors`].
+    pub fn is_error_kind(self) -> bool {
+        matches!(self, Row::Routing | Row::Expired | Row::Rejected)
+    }
 
     /// The statuses counted in this row, by rank.
     pub fn statuses(self) -> &'static [Status] {
@@ -217,25 +297,15 @@ impl Row {
 impl FromStr for Row {
     type Err = String;
     fn from_str(s: &str) -> Result<Row, String> {
-        [
-            Row::Delivered,
-            Row::Sent,
-            Row::Queued,
-            Row::Undelivered,
-            Row::Errors,
-            Row::Routing,
-            Row::Expired,
-            Row::Rejected,
-            Row::Other,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-        .ok_or_else(|| {
-            format!(
-                "no report row named {s:?} (one of {})",
-                Row::NAMES.join(", ")
-            )
-        })
+        Row::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "no report row named {s:?} (one of {})",
+                    Row::NAMES.join(", ")
+                )
+            })
     }
 }
 
@@ -276,16 +346,7 @@ mod tests {
 
     #[test]
     fn rows_cover_every_status_once_outside_errors() {
-        let fine = [
-            Row::Delivered,
-            Row::Sent,
-            Row::Queued,
-            Row::Undelivered,
-            Row::Routing,
-            Row::Expired,
-            Row::Rejected,
-            Row::Other,
-        ];
+        let fine: Vec<Row> = Row::ALL.into_iter().filter(|&r| r != Row::Errors).collect();
         for s in Status::ALL {
             assert_eq!(
                 fine.iter().filter(|r| r.statuses().contains(&s)).count(),
@@ -293,6 +354,24 @@ mod tests {
                 "{s}"
             );
             assert!(fine.contains(&s.row()));
+        }
+    }
+
+    #[test]
+    fn rows_names_and_paths_agree() {
+        assert_eq!(Row::ALL.map(Row::as_str), Row::NAMES);
+        for r in Row::ALL {
+            assert_eq!(r.as_str().parse::<Row>(), Ok(r));
+            let leaf = r.json_path().rsplit('.').next().unwrap();
+            if r == Row::Errors {
+                assert_eq!(r.json_path(), "delivery.errors.total");
+            } else {
+                assert_eq!(leaf, r.as_str());
+            }
+            assert_eq!(
+                r.is_error_kind(),
+                r.json_path().starts_with("delivery.errors.") && r != Row::Errors
+            );
         }
     }
 }

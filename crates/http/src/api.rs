@@ -7,14 +7,14 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use smsreport_core::event::{check_id, is_e164, Event, MessageEvent};
+use smsreport_core::event::{check_id, Event, MessageEvent, RejectionKind};
 use smsreport_core::gateway::Params;
 use smsreport_core::ingest::{ingest_events, split_lines, Summary};
 use smsreport_core::report::RecipientQuery;
+use smsreport_core::tz::Zone;
 use smsreport_core::{Outcome, Row};
 
 use crate::links;
-use crate::tz::Zone;
 use crate::{json_response, now, ApiError, AppState};
 
 /// Lines per store call: a big body is ingested in several durable steps.
@@ -139,8 +139,8 @@ pub(crate) async fn report(
         return Ok(json_response(StatusCode::OK, &report));
     }
     let mut out = Vec::new();
-    crate::csv::report_csv(&report, &mut out)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    smsreport_core::csv::report_csv(&report, &mut out)
+        .map_err(|e| ApiError::internal("the report could not be written", e.to_string()))?;
     let disposition = HeaderValue::from_str(&format!(
         "attachment; filename=\"{}-report.csv\"",
         report.campaign_id
@@ -245,41 +245,20 @@ pub(crate) async fn messages(
             input.messages.len()
         )));
     }
-    let totals =
-        st.store.totals(&id).await?.ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, format!("no campaign named {id:?}"))
-        })?;
+    let no_campaign = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("campaign_id: no campaign named {id:?}"),
+        )
+    };
+    // The path's id is no campaign's if it breaks the identifier rule.
+    check_id(&id).map_err(|_| no_campaign())?;
     let at = now();
     let mut events = Vec::with_capacity(input.messages.len());
     for (i, m) in input.messages.iter().enumerate() {
-        let bad = |field: &str, problem: String| {
-            ApiError::bad_request(format!("messages[{i}].{field}: {problem}"))
-        };
-        check_id(&m.message_id).map_err(|p| bad("message_id", p))?;
-        if !is_e164(&m.recipient) {
-            return Err(bad(
-                "recipient",
-                format!(
-                    "{:?} is not an E.164 phone number (+ and 7 to 15 digits)",
-                    m.recipient
-                ),
-            ));
-        }
-        let parts = match &m.parts {
-            None | Some(serde_json::Value::Null) => 1,
-            Some(serde_json::Value::Number(n)) => match n.as_u64() {
-                Some(p @ 1..=255) => p as u8,
-                _ => return Err(bad("parts", format!("must be 1 to 255, not {n}"))),
-            },
-            Some(_) => return Err(bad("parts", "must be an integer".into())),
-        };
-        events.push(Event::Message(MessageEvent {
-            message_id: m.message_id.clone(),
-            campaign_id: id.clone(),
-            recipient: m.recipient.clone(),
-            parts,
-            at,
-        }));
+        let event = MessageEvent::checked(&m.message_id, &id, &m.recipient, m.parts.as_ref(), at)
+            .map_err(|r| ApiError::bad_request(format!("messages[{i}].{}", r.reason)))?;
+        events.push(Event::Message(event));
     }
     let outcomes = if events.is_empty() {
         Vec::new()
@@ -289,6 +268,14 @@ pub(crate) async fn messages(
     let mut summary = Summary::default();
     outcomes.iter().for_each(|o| summary.add(o));
     st.metrics.events(&summary);
+    // Every message names the same campaign: if one was refused for naming no campaign,
+    // the request is about no campaign.
+    if let Some(r) = outcomes.iter().find_map(|o| match o {
+        Outcome::Rejected(r) if r.kind == RejectionKind::UnknownCampaign => Some(r),
+        _ => None,
+    }) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, r.reason.clone()));
+    }
     let mut accepted = Vec::new();
     let mut rejected = Vec::new();
     for (m, o) in input.messages.into_iter().zip(outcomes) {
@@ -300,6 +287,9 @@ pub(crate) async fn messages(
             _ => accepted.push(m),
         }
     }
+    // Read after the ingest, which decided the campaign exists when there were messages;
+    // with none, this is what says so.
+    let totals = st.store.totals(&id).await?.ok_or_else(no_campaign)?;
     let texts = if totals.def.link_tracking {
         let pairs: Vec<(String, String, String)> = accepted
             .into_iter()

@@ -1,4 +1,4 @@
-//! smsreport's HTTP service (SPEC §7): the ingest API, campaign reports, message
+//! smsreport's HTTP service (README.md, "HTTP service"): the ingest API, campaign reports, message
 //! registration with tracked links, the `/c/{code}` redirect, SMS gateways' delivery
 //! callbacks, health, readiness and Prometheus metrics — an axum [`Router`] over any
 //! `Arc<dyn Store>`.
@@ -12,11 +12,15 @@
 //! # }
 //! ```
 //!
-//! Guarantees, route by route, are in SPEC §7 and the README; those worth repeating:
+//! Guarantees, route by route, are in the README's "HTTP service"; those worth repeating:
 //!
 //! - a `200` from `POST /v1/events` or a webhook means the events are durable (the store's
 //!   `ingest` returned);
 //! - a client's mistake is a `4xx` with a JSON body `{"error": "…"}`, never a `500`;
+//! - a failure of the server is a `5xx` whose body says only what failed, in general
+//!   terms, with the request's id (`{"error": "the store is unavailable", "request_id":
+//!   "…"}`); the whole error is logged with [`tracing`] under that id. Every answer
+//!   carries its id in the `x-request-id` header;
 //! - `/c/{code}` redirects only to the URL of the link the code was registered for.
 
 use std::future::Future;
@@ -33,11 +37,9 @@ use smsreport_core::{Millis, Store, StoreError};
 
 mod api;
 pub mod auth;
-pub mod csv;
 pub mod dashboard;
 mod links;
 pub mod metrics;
-pub mod tz;
 mod webhooks;
 
 pub use auth::{require_basic_auth, twilio_signature};
@@ -46,7 +48,7 @@ pub use links::{new_code, render_text};
 /// The default body limit: 16 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 << 20;
 
-/// How the service is set up (SPEC §7's `serve` options).
+/// How the service is set up (the options of `serve`, README.md "HTTP service").
 #[derive(Clone)]
 pub struct Config {
     /// The API bearer token; `None`: no authentication.
@@ -189,15 +191,43 @@ pub(crate) fn now() -> Millis {
 #[derive(Debug)]
 pub(crate) struct ApiError {
     pub status: StatusCode,
+    /// What the client reads.
     pub message: String,
     /// Extra members of the JSON body.
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
     store_failure: bool,
+    /// The whole error, for the log only.
+    detail: Option<String>,
 }
 
 /// Marks a response caused by a failing store, for the metrics.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StoreFailure;
+
+/// The whole error behind an answer, with its causes: logged by [`observe`], never sent.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorDetail(pub String);
+
+/// The id of one request: in the `x-request-id` header of its answer, in the body of a
+/// `5xx`, and in the log line about it.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub String);
+
+impl RequestId {
+    /// 16 hex digits from the OS's random source (a counter if it fails).
+    fn new() -> RequestId {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut b = [0u8; 8];
+        let n = match getrandom::getrandom(&mut b) {
+            Ok(()) => u64::from_be_bytes(b),
+            Err(_) => NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
+        RequestId(format!("{n:016x}"))
+    }
+}
+
+/// The header that carries a request's id.
+pub const REQUEST_ID: &str = "x-request-id";
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
@@ -206,6 +236,18 @@ impl ApiError {
             message: message.into(),
             extra: None,
             store_failure: false,
+            detail: None,
+        }
+    }
+    /// A failure of the server: the client reads `message`, a general sentence; the log
+    /// gets `detail`.
+    pub fn internal(message: &str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.to_owned(),
+            extra: None,
+            store_failure: false,
+            detail: Some(detail.into()),
         }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -221,28 +263,31 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        let (status, store_failure) = match &e {
-            StoreError::NotFound(_) => (StatusCode::NOT_FOUND, false),
-            StoreError::Invalid(_) => (StatusCode::BAD_REQUEST, false),
-            StoreError::Conflict(_) => (StatusCode::CONFLICT, false),
-            StoreError::Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, true),
-            _ => (StatusCode::SERVICE_UNAVAILABLE, true),
+        let chain = smsreport_core::causes::with_causes(&e);
+        let (status, failure) = match &e {
+            // The client's mistake: it reads why.
+            StoreError::NotFound(_) => (StatusCode::NOT_FOUND, None),
+            StoreError::Invalid(_) => (StatusCode::BAD_REQUEST, None),
+            StoreError::Conflict(_) => (StatusCode::CONFLICT, None),
+            // The server's: the client reads what failed, the log why.
+            StoreError::Corrupt(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some("the store's data is inconsistent"),
+            ),
+            _ => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("the store is unavailable"),
+            ),
         };
-        let mut message = e.to_string();
-        let mut cause = std::error::Error::source(&e);
-        while let Some(c) = cause {
-            let text = c.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            cause = c.source();
-        }
-        ApiError {
-            status,
-            message,
-            extra: None,
-            store_failure,
+        match failure {
+            None => ApiError::new(status, chain),
+            Some(message) => ApiError {
+                status,
+                message: message.to_owned(),
+                extra: None,
+                store_failure: true,
+                detail: Some(chain),
+            },
         }
     }
 }
@@ -254,6 +299,9 @@ impl IntoResponse for ApiError {
         let mut resp = json_response(self.status, &body);
         if self.store_failure {
             resp.extensions_mut().insert(StoreFailure);
+        }
+        if let Some(d) = self.detail {
+            resp.extensions_mut().insert(ErrorDetail(d));
         }
         resp
     }
@@ -274,15 +322,9 @@ pub(crate) fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) 
             )
                 .into_response()
         }
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            format!("{{\"error\":{:?}}}\n", e.to_string()),
-        )
-            .into_response(),
+        Err(e) => {
+            ApiError::internal("the answer could not be written", e.to_string()).into_response()
+        }
     }
 }
 
@@ -302,25 +344,48 @@ async fn readyz(State(st): State<AppState>) -> Response {
             *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
             resp
         }
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the store did not answer within 5 seconds",
-        )
-        .into_response(),
+        Err(_) => {
+            let mut e = ApiError::from(StoreError::backend(
+                "checking readiness",
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the store did not answer within 5 seconds",
+                ),
+            ));
+            e.status = StatusCode::SERVICE_UNAVAILABLE;
+            e.into_response()
+        }
     }
 }
 
-/// Counts every request, and makes every error answer that is not a dashboard page JSON
-/// (axum's own 404, 405 and extractor rejections are plain text or empty).
-async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// Counts every request; gives it an id (the `x-request-id` header of the answer, and
+/// `request_id` in the JSON body of a `5xx`); logs every `5xx` with its whole error; and
+/// makes every error answer that is not a dashboard page JSON (axum's own 404, 405 and
+/// extractor rejections are plain text or empty).
+async fn observe(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
     let method = req.method().clone();
+    let id = RequestId::new();
+    req.extensions_mut().insert(id.clone());
     let mut resp = next.run(req).await;
     let status = resp.status();
+    let detail = resp.extensions().get::<ErrorDetail>().map(|d| d.0.clone());
+    if status.is_server_error() {
+        tracing::error!(
+            request_id = %id.0,
+            %method,
+            route = %route,
+            status = status.as_u16(),
+            error = detail.as_deref().unwrap_or("(no detail)"),
+            "request failed"
+        );
+    } else if status.is_client_error() {
+        tracing::debug!(request_id = %id.0, %method, route = %route, status = status.as_u16(), "request refused");
+    }
     let is_json = resp
         .headers()
         .get(header::CONTENT_TYPE)
@@ -334,13 +399,27 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
         .is_some_and(|v| v.starts_with("text/html"));
     if (status.is_client_error() || status.is_server_error()) && !is_json && !is_html {
         let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
-        let body = format!("{}\n", serde_json::json!({ "error": reason }));
-        resp.headers_mut().remove(header::CONTENT_LENGTH);
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        *resp.body_mut() = axum::body::Body::from(body);
+        let mut body = serde_json::json!({ "error": reason });
+        if status.is_server_error() {
+            body["request_id"] = id.0.clone().into();
+        }
+        set_json_body(&mut resp, &body);
+    } else if status.is_server_error() && is_json {
+        // Our own JSON error: add the id the log line carries.
+        let body = std::mem::take(resp.body_mut());
+        let mut value = match axum::body::to_bytes(body, 1 << 20).await {
+            Ok(b) => serde_json::from_slice::<serde_json::Value>(&b).unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        if !value.is_object() {
+            let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+            value = serde_json::json!({ "error": reason });
+        }
+        value["request_id"] = id.0.clone().into();
+        set_json_body(&mut resp, &value);
+    }
+    if let Ok(v) = HeaderValue::from_str(&id.0) {
+        resp.headers_mut().insert(REQUEST_ID, v);
     }
     st.metrics.request(
         &route,
@@ -349,4 +428,14 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
         resp.extensions().get::<StoreFailure>().is_some(),
     );
     resp
+}
+
+/// Replaces an answer's body with `value` as JSON.
+fn set_json_body(resp: &mut Response, value: &serde_json::Value) {
+    resp.headers_mut().remove(header::CONTENT_LENGTH);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    *resp.body_mut() = axum::body::Body::from(format!("{value}\n"));
 }

@@ -168,7 +168,7 @@ async fn target(st: &AppState, code: &str) -> Result<(TrackedLink, String), ApiE
 }
 
 fn redirect(url: &str) -> Response {
-    // A campaign link's url has no space or control character (SPEC §2); its bytes go
+    // A campaign link's url has no space or control character (docs/events.md, `campaign`); its bytes go
     // out as they are.
     match HeaderValue::from_bytes(url.as_bytes()) {
         Ok(location) => (
@@ -220,7 +220,11 @@ pub(crate) async fn click(
         Ok(_) => st.metrics.click(),
         Err(e) => {
             st.metrics.store_error();
-            eprintln!("smsreport: a click on /c/{code} was not recorded: {e}");
+            tracing::error!(
+                code = %code,
+                error = %smsreport_core::causes::with_causes(&e),
+                "a click was not recorded"
+            );
         }
     }
     redirect(&url)

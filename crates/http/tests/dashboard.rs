@@ -1,4 +1,4 @@
-//! The dashboard of SPEC §8, fetched over real HTTP from the real server on 127.0.0.1,
+//! The dashboard (README.md, "Dashboard"), fetched over real HTTP from the real server on 127.0.0.1,
 //! on sled and PostgreSQL: the pages show exactly the JSON report's figures, every
 //! user-supplied string is escaped, and a token guards every page.
 

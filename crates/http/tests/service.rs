@@ -1,4 +1,4 @@
-//! The HTTP service of SPEC §7, spoken to over real HTTP on 127.0.0.1, on every store.
+//! The HTTP service (README.md, "HTTP service"), spoken to over real HTTP on 127.0.0.1, on every store.
 
 mod common;
 
@@ -413,6 +413,29 @@ async fn messages_get_tracked_links(store: Arc<dyn Store>) {
     s.post("/v1/campaigns/nope/messages", &[], br#"{"messages":[]}"#)
         .await
         .assert_error(404);
+    // With messages, the 404 comes from core's rejection of them, in core's words.
+    let e = s
+        .post(
+            "/v1/campaigns/nope/messages",
+            &[],
+            br#"{"messages":[{"message_id":"n1","recipient":"+37120000001","text":"x"}]}"#,
+        )
+        .await
+        .assert_error(404);
+    assert!(e.contains("no campaign named \"nope\""), "{e}");
+    // A bad recipient is rejected in the words of a `message` line's rejection.
+    let e = s
+        .post(
+            "/v1/campaigns/shop/messages",
+            &[],
+            br#"{"messages":[{"message_id":"x1","recipient":"+3712","text":""}]}"#,
+        )
+        .await
+        .assert_error(400);
+    assert_eq!(
+        e,
+        "messages[0].recipient: \"+3712\" is not an E.164 phone number (+, then 7 to 15 digits, not starting with 0)"
+    );
     let r = s
         .post(
             "/v1/campaigns/plain/messages",
@@ -1045,6 +1068,53 @@ async fn errors_are_json(store: Arc<dyn Store>) {
             r.assert_error(r.status);
         }
     }
+}
+
+/// A failing store: the client reads a short message and the request's id, never the
+/// backend's words; unauthenticated routes answer a bare 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_hide_the_backend() {
+    let Some(store) = common::broken_pg_store().await else {
+        return;
+    };
+    let s = Server::start(store, config()).await;
+    for path in [
+        "/v1/campaigns/x/report",
+        "/v1/campaigns",
+        "/readyz",
+        "/c/4fQk9ZbT",
+    ] {
+        let r = s.get(path).await;
+        assert!(r.status >= 500, "{path}: {}", r.text());
+        let e = r.assert_error(r.status);
+        assert!(e == "the store is unavailable", "{path}: {e}");
+        let text = r.text();
+        for backend in [
+            "relation",
+            "does not exist",
+            "http_broken",
+            "postgres",
+            "42P01",
+        ] {
+            assert!(!text.contains(backend), "{path}: {text}");
+        }
+        let id = r.header("x-request-id").expect("x-request-id").to_owned();
+        assert_eq!(r.json()["request_id"], id.as_str(), "{path}");
+    }
+    let r = s
+        .post(
+            "/v1/events",
+            &[],
+            message("m1", "x", "+37120000001").as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(!r.text().contains("relation"), "{}", r.text());
+    // Client errors keep their words, and carry an id too.
+    let r = s.get("/v1/campaigns/x/report?format=xml").await;
+    assert!(r.assert_error(400).starts_with("format:"));
+    assert!(r.header("x-request-id").is_some());
+    assert!(r.json().get("request_id").is_none());
 }
 
 async fn shutdown_finishes_requests_in_flight(store: Arc<dyn Store>) {

@@ -15,15 +15,6 @@ pub fn group(n: u64) -> String {
     out
 }
 
-/// `part` as a percentage of `total` with one decimal (`40.0%`); `—` when the total is 0.
-pub fn pct(part: u64, total: u64) -> String {
-    if total == 0 {
-        "—".to_owned()
-    } else {
-        format!("{:.1}%", part as f64 * 100.0 / total as f64)
-    }
-}
-
 /// A ratio as a percentage with one decimal (`1.5` → `150.0%`); `—` for none.
 pub fn ratio_pct(r: Option<f64>) -> String {
     match r {
@@ -102,10 +93,6 @@ mod tests {
         assert_eq!(group(999), "999");
         assert_eq!(group(1000), "1,000");
         assert_eq!(group(1234567), "1,234,567");
-        assert_eq!(pct(2, 5), "40.0%");
-        assert_eq!(pct(1, 3), "33.3%");
-        assert_eq!(pct(2, 3), "66.7%");
-        assert_eq!(pct(0, 0), "—");
         assert_eq!(ratio_pct(Some(1.5)), "150.0%");
         assert_eq!(ratio_pct(None), "—");
     }

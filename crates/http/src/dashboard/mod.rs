@@ -1,4 +1,4 @@
-//! The dashboard (SPEC §8): the campaign list, each campaign's report with its two tabs
+//! The dashboard (README.md, "Dashboard"): the campaign list, each campaign's report with its two tabs
 //! (Delivery Statistics, Link Statistics) and its clicks-per-month chart, and the
 //! recipients drill-down with CSV download.
 //!
@@ -21,15 +21,16 @@ use axum::routing::get;
 use axum::Router;
 use maud::{html, Markup, DOCTYPE};
 use smsreport_core::report::{RecipientQuery, RecipientRow, Report};
+use smsreport_core::tz::Zone;
 use smsreport_core::{Millis, Row, StoreError};
 
-use crate::tz::Zone;
 use crate::{ApiError, AppState, StoreFailure};
 
 pub mod chart;
 pub mod format;
 
-use format::{enc, group, month_text, pct, query, ratio_pct};
+use format::{enc, group, month_text, query, ratio_pct};
+use smsreport_core::report::percent as pct;
 
 /// The stylesheet, inlined into every page.
 const CSS: &str = include_str!("style.css");
@@ -80,6 +81,8 @@ pub(crate) struct PageError {
     status: StatusCode,
     message: String,
     store_failure: bool,
+    /// The whole error, for the log only.
+    detail: Option<String>,
 }
 
 impl PageError {
@@ -88,6 +91,7 @@ impl PageError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
             store_failure: false,
+            detail: None,
         }
     }
 }
@@ -99,6 +103,7 @@ impl From<StoreError> for PageError {
             status: api.status,
             message: api.message,
             store_failure: api.store_failure,
+            detail: api.detail,
         }
     }
 }
@@ -120,6 +125,9 @@ impl IntoResponse for PageError {
         let mut resp = page(self.status, title, body);
         if self.store_failure {
             resp.extensions_mut().insert(StoreFailure);
+        }
+        if let Some(d) = self.detail {
+            resp.extensions_mut().insert(crate::ErrorDetail(d));
         }
         resp
     }
@@ -405,99 +413,18 @@ fn recipients_base(id: &str) -> String {
     format!("{}/recipients", campaign_href(id))
 }
 
-/// The delivery rows: label, explanation, JSON path, value, recipients filter, CSS
-/// class of its colour, whether it is a sub-row of the errors.
-fn delivery_rows(r: &Report) -> Vec<(&'static str, &'static str, &'static str, u64, Row, bool)> {
-    let d = &r.delivery;
-    vec![
-        (
-            "Delivered",
-            "the handset received it",
-            "delivery.delivered",
-            d.delivered,
-            Row::Delivered,
-            false,
-        ),
-        (
-            "Sent",
-            "the carrier acknowledged it; no final receipt",
-            "delivery.sent",
-            d.sent,
-            Row::Sent,
-            false,
-        ),
-        (
-            "Message queued",
-            "waiting to be sent",
-            "delivery.queued",
-            d.queued,
-            Row::Queued,
-            false,
-        ),
-        (
-            "Undelivered",
-            "still on its way",
-            "delivery.undelivered",
-            d.undelivered,
-            Row::Undelivered,
-            false,
-        ),
-        (
-            "Delivery errors",
-            "all three kinds below",
-            "delivery.errors.total",
-            d.errors.total,
-            Row::Errors,
-            false,
-        ),
-        (
-            "Routing error",
-            "a real number without an active subscriber",
-            "delivery.errors.routing",
-            d.errors.routing,
-            Row::Routing,
-            true,
-        ),
-        (
-            "Message expired",
-            "the number exists but was off or out of reach",
-            "delivery.errors.expired",
-            d.errors.expired,
-            Row::Expired,
-            true,
-        ),
-        (
-            "User cancelled / rejected",
-            "the number cannot take SMS, or it was refused",
-            "delivery.errors.rejected",
-            d.errors.rejected,
-            Row::Rejected,
-            true,
-        ),
-        (
-            "Other",
-            "any other outcome",
-            "delivery.other",
-            d.other,
-            Row::Other,
-            false,
-        ),
-    ]
+/// The delivery table's rows (every report row but the total, in the report's order)
+/// with their counts.
+fn delivery_rows(r: &Report) -> impl Iterator<Item = (Row, u64)> + '_ {
+    Row::ALL.into_iter().map(|row| (row, r.delivery.row(row)))
 }
 
-/// The rows of the stacked bar and its legend (every message is in exactly one).
-fn stack_rows(r: &Report) -> [(&'static str, &'static str, u64); 8] {
-    let d = &r.delivery;
-    [
-        ("Delivered", "delivered", d.delivered),
-        ("Sent", "sent", d.sent),
-        ("Queued", "queued", d.queued),
-        ("Undelivered", "undelivered", d.undelivered),
-        ("Routing error", "routing", d.errors.routing),
-        ("Expired", "expired", d.errors.expired),
-        ("Rejected", "rejected", d.errors.rejected),
-        ("Other", "other", d.other),
-    ]
+/// The rows of the stacked bar and its legend (every message is in exactly one): short
+/// label, CSS class of its colour, count.
+fn stack_rows(r: &Report) -> impl Iterator<Item = (&'static str, &'static str, u64)> + '_ {
+    delivery_rows(r)
+        .filter(|&(row, _)| row != Row::Errors)
+        .map(|(row, v)| (row.short_label(), row.as_str(), v))
 }
 
 fn delivery_tab(r: &Report, recipients: &str, tz: &str) -> Markup {
@@ -551,15 +478,15 @@ fn delivery_tab(r: &Report, recipients: &str, tz: &str) -> Markup {
                             td.n { (fig("delivery.total", d.total)) }
                             td.n { (share("delivery.total", d.total, d.total)) }
                         }
-                        @for (label, desc, metric, v, row, sub) in delivery_rows(r) {
-                            tr.sub[sub] {
+                        @for (row, v) in delivery_rows(r) {
+                            tr.sub[row.is_error_kind()] {
                                 th scope="row" {
-                                    @if !sub { span class={ "dot s-" (if row == Row::Errors { "routing" } else { row.as_str() }) } {} }
-                                    a href=(filter(row)) { (label) }
-                                    span.desc { (desc) }
+                                    @if !row.is_error_kind() { span class={ "dot s-" (if row == Row::Errors { "routing" } else { row.as_str() }) } {} }
+                                    a href=(filter(row)) { (row.label()) }
+                                    span.desc { (row.description()) }
                                 }
-                                td.n { (fig(metric, v)) }
-                                td.n { (share(metric, v, d.total)) }
+                                td.n { (fig(row.json_path(), v)) }
+                                td.n { (share(row.json_path(), v, d.total)) }
                             }
                         }
                         tr {
@@ -674,36 +601,18 @@ fn links_tab(r: &Report, zone: &str) -> Markup {
 // ---------------------------------------------------------------------------------
 // GET /campaigns/{id}/recipients
 
-fn status_label(r: &RecipientRow) -> &'static str {
-    match r.row {
-        Row::Delivered => "Delivered",
-        Row::Sent => "Sent",
-        Row::Queued => "Queued",
-        Row::Undelivered => "Undelivered",
-        Row::Routing => "Routing error",
-        Row::Expired => "Expired",
-        Row::Rejected => "Rejected",
-        Row::Errors => "Error",
-        Row::Other => "Other",
-    }
-}
-
 /// The filter's choices: value, label, count.
 fn row_choices(r: &Report) -> Vec<(&'static str, String, u64)> {
     let d = &r.delivery;
     let mut out = vec![("", "All messages".to_owned(), d.total)];
-    out.extend(
-        delivery_rows(r)
-            .into_iter()
-            .map(|(label, _, _, v, row, sub)| {
-                let label = if sub {
-                    format!("— {label}")
-                } else {
-                    label.to_owned()
-                };
-                (row.as_str(), label, v)
-            }),
-    );
+    out.extend(delivery_rows(r).map(|(row, v)| {
+        let label = if row.is_error_kind() {
+            format!("— {}", row.label())
+        } else {
+            row.label().to_owned()
+        };
+        (row.as_str(), label, v)
+    }));
     out
 }
 
@@ -813,7 +722,7 @@ async fn recipients_page(
                         tr data-message=(r.message_id) {
                             th scope="row" .mono { (r.recipient) }
                             td.mono.hide-s { (r.message_id) }
-                            td { span.status title=(r.status.as_str()) { span class={ "dot s-" (r.row.as_str()) } {} (status_label(r)) } }
+                            td { span.status title=(r.status.as_str()) { span class={ "dot s-" (r.row.as_str()) } {} (r.row.short_label()) } }
                             td.mono { (r.error_code.as_deref().unwrap_or("—")) }
                             td { (when(r)) }
                             td.n { (group(r.clicks)) }
@@ -863,7 +772,7 @@ async fn recipients_csv(
     // The first page is read before answering, so an unknown campaign is a 404.
     let first = st.store.recipients(&id, &query).await?;
     let mut head = Vec::new();
-    let _ = crate::csv::csv_row(&mut head, &crate::csv::RECIPIENT_COLUMNS);
+    let _ = smsreport_core::csv::csv_row(&mut head, &smsreport_core::csv::RECIPIENT_COLUMNS);
     let store = st.store.clone();
     let campaign = id.clone();
     // State: the header still to send, the page read and not yet sent, the query.
@@ -879,7 +788,10 @@ async fn recipients_csv(
                 let page = page?;
                 let mut out = Vec::new();
                 for r in &page.items {
-                    let _ = crate::csv::csv_row(&mut out, &crate::csv::recipient_fields(r));
+                    let _ = smsreport_core::csv::csv_row(
+                        &mut out,
+                        &smsreport_core::csv::recipient_fields(r),
+                    );
                 }
                 let next = match page.next {
                     None => None,

@@ -293,6 +293,26 @@ pub async fn pg_store() -> Option<(Arc<dyn Store>, Box<dyn std::any::Any + Send>
     Some((Arc::new(store), Box::new(guard)))
 }
 
+/// A PostgreSQL store whose schema was dropped after it opened: every call fails in the
+/// backend, with PostgreSQL's own words (`relation … does not exist`). `None` as for
+/// [`pg_store`].
+pub async fn broken_pg_store() -> Option<Arc<dyn Store>> {
+    if std::env::var("SMSREPORT_TEST_PG").as_deref() == Ok("skip") {
+        return pg_store().await.map(|(s, _)| s);
+    }
+    static N: AtomicU64 = AtomicU64::new(0);
+    let schema = format!(
+        "http_broken_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let store = smsreport_sql::PgStore::connect(&schema_url(&schema))
+        .await
+        .expect("PostgreSQL for the tests");
+    store.drop_schema().await.expect("drop the schema");
+    Some(Arc::new(store))
+}
+
 /// Runs each named `async fn(Arc<dyn Store>)` of the enclosing module as a test on a
 /// sled store and on a PostgreSQL store.
 #[macro_export]

@@ -45,7 +45,7 @@ pub fn shares(html: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Every figure of a JSON report (SPEC §5), by the paths the dashboard uses.
+/// Every figure of a JSON report (docs/rules.md, "The report"), by the paths the dashboard uses.
 pub fn report_figures(r: &Value) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut put = |k: String, v: &Value| {

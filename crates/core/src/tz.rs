@@ -2,7 +2,7 @@
 //! the time zone database bundled into the binary (jiff's copy), so results do not
 //! depend on the machine.
 
-use smsreport_core::Millis;
+use crate::time::Millis;
 
 /// A time zone by its IANA name (`Europe/Riga`, `America/New_York`, `UTC`; case is
 /// ignored).

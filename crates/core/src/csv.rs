@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use smsreport_core::report::RecipientRow;
-use smsreport_core::Report;
+use crate::report::{RecipientRow, Report};
+use crate::status::Row;
 
 /// A field for CSV: quoted (with quotes doubled) when it holds a comma, a quote or a line
 /// break, as RFC 4180 says; as it is otherwise.
@@ -60,18 +60,10 @@ pub fn report_csv(r: &Report, w: &mut dyn Write) -> io::Result<()> {
             String::new(),
         )?;
     }
-    for (metric, v) in [
-        ("total", d.total),
-        ("delivered", d.delivered),
-        ("sent", d.sent),
-        ("queued", d.queued),
-        ("undelivered", d.undelivered),
-        ("errors.total", d.errors.total),
-        ("errors.routing", d.errors.routing),
-        ("errors.expired", d.errors.expired),
-        ("errors.rejected", d.errors.rejected),
-        ("other", d.other),
-    ] {
+    row("delivery", "total", d.total.to_string(), pct(d.total))?;
+    for r in Row::ALL {
+        let metric = r.json_path().trim_start_matches("delivery.");
+        let v = d.row(r);
         row("delivery", metric, v.to_string(), pct(v))?;
     }
     row(
@@ -155,4 +147,20 @@ pub fn recipient_fields(r: &RecipientRow) -> [String; 9] {
         r.parts.to_string(),
         r.submitted_at.clone(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_only_what_needs_it() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        let mut out = Vec::new();
+        csv_row(&mut out, &["x", "y,z", ""]).unwrap();
+        assert_eq!(out, b"x,\"y,z\",\r\n");
+    }
 }
