@@ -47,7 +47,12 @@ pub struct Schema {
 impl Schema {
     /// A fresh schema on the test server, or why there is no server.
     pub fn fresh() -> Result<Schema, Skip> {
-        Ok(Schema::named(&server()?, &fresh_schema_name("t")))
+        Ok(Schema::fresh_on(&server()?))
+    }
+
+    /// A fresh schema on the server `base`.
+    pub fn fresh_on(base: &str) -> Schema {
+        Schema::named(base, &fresh_schema_name("t"))
     }
 
     /// The schema `name` on the server `base` (created by the first store that opens
