@@ -98,7 +98,7 @@ fn check(store: &str, name: &str) {
             "{name}: {args:?} differs from {file}"
         );
     }
-    // The spec's worked examples, as the conformance suite has them.
+    // The worked examples of docs/rules.md, as the conformance suite has them.
     for (campaign, file) in [
         ("spring-sale", "basic.expected.json"),
         ("rules", "rules.expected.json"),
