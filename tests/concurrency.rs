@@ -5,9 +5,8 @@
 
 mod support;
 
-use support::{
-    assert_verifies, http, pg_base, report, run, synth, text, write_lines, PgSchema, Rng, Server,
-};
+use smsreport_conformance::pg::Schema;
+use support::{assert_verifies, http, pg_base, report, run, synth, text, write_lines, Rng, Server};
 
 #[test]
 fn two_servers_and_eight_clients_on_one_database_equal_a_sequential_ingest() {
@@ -15,7 +14,7 @@ fn two_servers_and_eight_clients_on_one_database_equal_a_sequential_ingest() {
     let Some(base) = pg_base("the two-server PostgreSQL test") else {
         return;
     };
-    let (shared_schema, sequential_schema) = (PgSchema::new(&base), PgSchema::new(&base));
+    let (shared_schema, sequential_schema) = (Schema::fresh_on(&base), Schema::fresh_on(&base));
     let shared = shared_schema.url("pool_max=4");
     let sequential = sequential_schema.url("pool_max=2");
     let lines = synth("together", 3_000, 21);

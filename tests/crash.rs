@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use smsreport_conformance::pg::Schema;
 use support::{
-    assert_verifies, cmd, cycles, http, pg_base, report, run, synth, text, write_lines, PgSchema,
-    Rng, Server,
+    assert_verifies, cmd, cycles, http, pg_base, report, run, synth, text, write_lines, Rng, Server,
 };
 
 fn long_mode() -> bool {
@@ -130,7 +130,7 @@ fn killed_ingests_on_postgres_lose_nothing_and_double_count_nothing() {
     let Some(base) = pg_base("the PostgreSQL ingest crash test") else {
         return;
     };
-    let (reference, crashed) = (PgSchema::new(&base), PgSchema::new(&base));
+    let (reference, crashed) = (Schema::fresh_on(&base), Schema::fresh_on(&base));
     killed_ingests(
         "postgres ingest",
         &reference.url("pool_max=2"),
@@ -310,7 +310,7 @@ fn killed_server_on_postgres_keeps_every_acknowledged_batch() {
     let Some(base) = pg_base("the PostgreSQL serve crash test") else {
         return;
     };
-    let (served, reference) = (PgSchema::new(&base), PgSchema::new(&base));
+    let (served, reference) = (Schema::fresh_on(&base), Schema::fresh_on(&base));
     killed_server(
         "postgres serve",
         &served.url("pool_max=4"),

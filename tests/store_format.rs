@@ -18,7 +18,8 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{assert_verifies, pg_base, run, text, PgSchema};
+use smsreport_conformance::pg::Schema;
+use support::{assert_verifies, pg_base, run, text};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -97,7 +98,7 @@ fn check(store: &str, name: &str) {
             "{name}: {args:?} differs from {file}"
         );
     }
-    // The spec's worked examples, as the conformance suite has them.
+    // The worked examples of docs/rules.md, as the conformance suite has them.
     for (campaign, file) in [
         ("spring-sale", "basic.expected.json"),
         ("rules", "rules.expected.json"),
@@ -171,7 +172,7 @@ fn a_postgres_store_written_by_version_0_1_opens_and_answers_the_same() {
     let Some(base) = pg_base("the PostgreSQL store format test") else {
         return;
     };
-    let schema = PgSchema::new(&base);
+    let schema = Schema::fresh_on(&base);
     let dump = std::fs::read_to_string(fixtures().join("v1.postgres.sql")).unwrap();
     psql(&base, &dump.replace(PG_FIXTURE_SCHEMA, &schema.name));
     check(&schema.url("pool_max=2"), "v1.postgres.sql");
@@ -211,14 +212,8 @@ fn write_store_fixtures() {
     }
     // PostgreSQL: a schema of the test server, dumped as SQL, then dropped.
     let base = pg_base("the PostgreSQL fixture").expect("a PostgreSQL server");
-    let pg = PgSchema {
-        base: base.clone(),
-        name: PG_FIXTURE_SCHEMA.into(),
-    };
-    drop(PgSchema {
-        base: base.clone(),
-        name: PG_FIXTURE_SCHEMA.into(),
-    });
+    let pg = Schema::named(&base, PG_FIXTURE_SCHEMA);
+    drop(Schema::named(&base, PG_FIXTURE_SCHEMA));
     for input in INPUTS {
         let out = run(
             &pg.url("pool_max=2"),

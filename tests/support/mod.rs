@@ -7,7 +7,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use smsreport_core::Millis;
@@ -130,81 +129,10 @@ pub fn cycles(default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The PostgreSQL server the tests use (`SMSREPORT_TEST_PG`), or `None` when it is
-/// `skip` (refused under `CI=true`).
+/// The PostgreSQL server the tests use (`smsreport_conformance::pg`), or `None` when
+/// `test` is skipped (`smsreport_conformance::or_skip`: a failure under `CI=true`).
 pub fn pg_base(test: &str) -> Option<String> {
-    let v = std::env::var("SMSREPORT_TEST_PG").unwrap_or_default();
-    if v == "skip" {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "SMSREPORT_TEST_PG=skip is refused under CI=true: the PostgreSQL tests must run"
-        );
-        println!("skipped: {test}, because SMSREPORT_TEST_PG=skip");
-        return None;
-    }
-    Some(if v.is_empty() {
-        "postgres://postgres@127.0.0.1:5432/postgres".into()
-    } else {
-        v
-    })
-}
-
-/// A fresh schema on a PostgreSQL server, dropped (with `psql`) when this is dropped.
-#[derive(Debug)]
-pub struct PgSchema {
-    pub base: String,
-    pub name: String,
-}
-
-impl PgSchema {
-    pub fn new(base: &str) -> PgSchema {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        PgSchema {
-            base: base.to_owned(),
-            name: format!(
-                "rel_{}_{}_{nanos}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ),
-        }
-    }
-
-    /// The store URL of this schema, with `extra` parameters (`pool_max=2`).
-    pub fn url(&self, extra: &str) -> String {
-        let sep = if self.base.contains('?') { '&' } else { '?' };
-        let extra = if extra.is_empty() {
-            String::new()
-        } else {
-            format!("&{extra}")
-        };
-        format!("{}{sep}schema={}{extra}", self.base, self.name)
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let base = self.base.split('?').next().unwrap_or_default();
-        let r = Command::new("psql")
-            .args([
-                base,
-                "-q",
-                "-c",
-                &format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output();
-        match r {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => eprintln!("could not drop schema {}: {}", self.name, text(&o.stderr)),
-            Err(e) => eprintln!("could not drop schema {} (psql: {e})", self.name),
-        }
-    }
+    smsreport_conformance::or_skip(test, smsreport_conformance::pg::server())
 }
 
 /// `smsreport serve` as a child process on a port of its choosing.

@@ -1,11 +1,16 @@
 //! Properties over generated event streams: order and duplication do not matter; the
 //! delivery rows always sum to the total; verify always passes.
 
+use std::cell::RefCell;
+use std::future::Future;
+
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
+use smsreport_core::ingest::Summary;
 use smsreport_core::report::RecipientQuery;
 use smsreport_core::Store;
 
-use crate::ingest_text;
+use crate::{assert_same_state, ingest_text, or_skip, run, Fresh, Skip};
 
 /// Cases per property: `SMSREPORT_PROPTEST_CASES`, default 24.
 pub fn config() -> ProptestConfig {
@@ -230,24 +235,25 @@ pub fn conflicting() -> impl Strategy<Value = Vec<String>> {
     })
 }
 
+/// Ingests `head`, then `rest` cut at `cuts`, one call per part; the counts of all calls.
 async fn ingest_in_parts(
     store: &dyn Store,
     head: &[String],
     rest: &[String],
     cuts: &[usize],
-) -> u64 {
-    let mut rejected = ingest_text(store, &head.join("\n")).await.0.rejected;
+) -> Summary {
+    let mut total = ingest_text(store, &head.join("\n")).await.0;
     let mut from = 0;
     for &to in cuts.iter().chain(std::iter::once(&rest.len())) {
         if to > from {
-            rejected += ingest_text(store, &rest[from..to].join("\n"))
-                .await
-                .0
-                .rejected;
+            let part = ingest_text(store, &rest[from..to].join("\n")).await.0;
+            total.ingested += part.ingested;
+            total.duplicates += part.duplicates;
+            total.rejected += part.rejected;
             from = to;
         }
     }
-    rejected
+    total
 }
 
 /// Every recipient page of a campaign, concatenated.
@@ -271,41 +277,42 @@ pub async fn all_recipients(
     }
 }
 
-/// Ingests the original stream into `a` and the reordered one into `b`: reports,
-/// campaign lists and drill-downs must be identical, and verify must pass on both.
+/// Ingests the original stream into `a` and the reordered one into `b`: the same events
+/// are ingested, the extra copies are duplicates, nothing is rejected, and the two
+/// stores hold the same state ([`assert_same_state`]).
 pub async fn same_reports(a: &dyn Store, b: &dyn Store, case: &Reordered) {
-    let ra = ingest_in_parts(a, &case.campaigns, &case.events, &case.cuts_a).await;
-    let rb = ingest_in_parts(b, &case.campaigns, &case.shuffled, &case.cuts_b).await;
+    let sa = ingest_in_parts(a, &case.campaigns, &case.events, &case.cuts_a).await;
+    let sb = ingest_in_parts(b, &case.campaigns, &case.shuffled, &case.cuts_b).await;
     assert_eq!(
-        (ra, rb),
+        (sa.rejected, sb.rejected),
         (0, 0),
         "a conflict-free stream has no rejected line"
     );
-    let ca = a.campaigns().await.unwrap();
-    assert_eq!(ca, b.campaigns().await.unwrap(), "campaign lists");
-    for c in &ca {
-        let id = &c.campaign_id;
-        assert_eq!(
-            a.report(id).await.unwrap(),
-            b.report(id).await.unwrap(),
-            "report of {id}"
-        );
-        assert_eq!(
-            all_recipients(a, id).await,
-            all_recipients(b, id).await,
-            "recipients of {id}"
-        );
-    }
-    for s in [a, b] {
-        let v = s.verify().await.unwrap();
-        assert!(v.differences.is_empty(), "{:?}", v.differences);
-    }
+    assert_eq!(
+        sa.ingested + sa.duplicates,
+        (case.campaigns.len() + case.events.len()) as u64,
+        "every line of the original stream is counted once: {sa:?}"
+    );
+    assert_eq!(
+        (sb.ingested, sb.duplicates),
+        (
+            sa.ingested,
+            sa.duplicates + (case.shuffled.len() - case.events.len()) as u64
+        ),
+        "the reordered stream ingests the same events, and its copies are duplicates"
+    );
+    assert_same_state(a, b, "the original stream and the reordered one").await;
 }
 
-/// Whatever the stream, the rows sum to the total, the drill-down has `total` messages,
-/// and verify passes.
+/// Whatever the stream, every line is counted once, the rows sum to the total, the
+/// drill-down has `total` messages, and verify passes.
 pub async fn totals_hold(store: &dyn Store, lines: &[String]) {
-    ingest_text(store, &lines.join("\n")).await;
+    let (s, _) = ingest_text(store, &lines.join("\n")).await;
+    assert_eq!(
+        s.ingested + s.duplicates + s.rejected,
+        lines.len() as u64,
+        "every line is counted once: {s:?}"
+    );
     for c in store.campaigns().await.unwrap() {
         let r = store.report(&c.campaign_id).await.unwrap();
         let d = &r.delivery;
@@ -325,4 +332,59 @@ pub async fn totals_hold(store: &dyn Store, lines: &[String]) {
     }
     let v = store.verify().await.unwrap();
     assert!(v.differences.is_empty(), "{:?}", v.differences);
+}
+
+/// Runs `body` on the cases of `strategy` ([`config`] of them), shrinking a failure to a
+/// minimal case. A body that answers [`Skip`] skips the whole test ([`or_skip`]).
+fn property<S: Strategy>(test: &str, strategy: S, body: impl Fn(S::Value) -> Result<(), Skip>) {
+    let skipped = RefCell::new(None);
+    let result = TestRunner::new(config()).run(&strategy, |case| {
+        if skipped.borrow().is_none() {
+            if let Err(s) = body(case) {
+                *skipped.borrow_mut() = Some(s);
+            }
+        }
+        Ok(())
+    });
+    if let Some(s) = skipped.into_inner() {
+        or_skip::<()>(test, Err(s));
+        return;
+    }
+    if let Err(e) = result {
+        panic!("{test}: {e}");
+    }
+}
+
+/// Property: a conflict-free stream, and the same events reordered, partly repeated and
+/// cut into other calls, give two stores of `factory` the same state ([`same_reports`]).
+pub fn any_order_and_duplication_gives_the_same_reports<F, Fut>(test: &str, factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future,
+    Fut::Output: Fresh,
+{
+    property(test, reordered(), |case| {
+        run(async {
+            let (a, _ga) = factory().await.fresh()?;
+            let (b, _gb) = factory().await.fresh()?;
+            same_reports(&a, &b, &case).await;
+            Ok(())
+        })
+    });
+}
+
+/// Property: any stream, conflicts included, keeps the totals right ([`totals_hold`]).
+pub fn rows_sum_to_total_and_verify_passes<F, Fut>(test: &str, factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future,
+    Fut::Output: Fresh,
+{
+    property(test, conflicting(), |lines| {
+        run(async {
+            let (a, _ga) = factory().await.fresh()?;
+            totals_hold(&a, &lines).await;
+            Ok(())
+        })
+    });
 }

@@ -1074,7 +1074,7 @@ async fn errors_are_json(store: Arc<dyn Store>) {
 /// backend's words; unauthenticated routes answer a bare 503.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_hide_the_backend() {
-    let Some(store) = common::broken_pg_store().await else {
+    let Some(store) = common::broken_pg_store("server_errors_hide_the_backend").await else {
         return;
     };
     let s = Server::start(store, config()).await;

@@ -1,16 +1,16 @@
 //! The real server on 127.0.0.1 port 0, a small HTTP/1.1 client that sends exactly the
 //! bytes it is given (so odd paths reach the server as they are), and the stores:
-//! sled in a temporary folder, PostgreSQL in a fresh schema of the server
-//! `SMSREPORT_TEST_PG` names (default `postgres://postgres@127.0.0.1:5432/postgres`).
+//! sled in a temporary folder, PostgreSQL in a fresh schema of the test server
+//! (`smsreport_conformance::pg`: `SMSREPORT_TEST_PG`, skipped at run time when `skip`).
 #![allow(dead_code)]
 
 pub mod page;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use smsreport_conformance::pg::Schema;
 use smsreport_core::Store;
 use smsreport_http::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -223,90 +223,24 @@ pub fn sled_store() -> (Arc<dyn Store>, Box<dyn std::any::Any + Send>) {
     (Arc::new(store), Box::new(dir))
 }
 
-/// The PostgreSQL server of the tests.
-pub fn pg_url() -> String {
-    std::env::var("SMSREPORT_TEST_PG")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn schema_url(schema: &str) -> String {
-    let base = pg_url();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}schema={schema}&pool_max=4")
-}
-
-/// Drops its schema when dropped.
-pub struct SchemaGuard(String);
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        let url = schema_url(&self.0);
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                match smsreport_sql::PgStore::connect(&url).await {
-                    Ok(s) => {
-                        if let Err(e) = s.drop_schema().await {
-                            eprintln!("could not drop a test schema: {e}");
-                        }
-                    }
-                    Err(e) => eprintln!("could not drop a test schema: {e}"),
-                }
-            })
-        })
-        .join();
-    }
-}
-
-/// A fresh PostgreSQL store in its own schema, or `None` (with a note) when
-/// `SMSREPORT_TEST_PG=skip` — refused under `CI=true`.
-pub async fn pg_store() -> Option<(Arc<dyn Store>, Box<dyn std::any::Any + Send>)> {
-    if std::env::var("SMSREPORT_TEST_PG").as_deref() == Ok("skip") {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "SMSREPORT_TEST_PG=skip is refused under CI=true: the PostgreSQL tests must run"
-        );
-        println!("skipped: PostgreSQL, because SMSREPORT_TEST_PG=skip");
-        return None;
-    }
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let schema = format!(
-        "http_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let guard = SchemaGuard(schema.clone());
-    let store = smsreport_sql::PgStore::connect(&schema_url(&schema))
+/// A fresh PostgreSQL store in its own schema (`smsreport_conformance::pg`), or `None`
+/// when `test` is skipped (`smsreport_conformance::or_skip`: a failure under `CI=true`).
+pub async fn pg_store(test: &str) -> Option<(Arc<dyn Store>, Box<dyn std::any::Any + Send>)> {
+    let schema = smsreport_conformance::or_skip(test, Schema::fresh())?;
+    let store = smsreport_sql::PgStore::connect(&schema.url("pool_max=4"))
         .await
         .unwrap_or_else(|e| {
             panic!("PostgreSQL for the tests (set SMSREPORT_TEST_PG to another server, or to `skip`): {e}")
         });
-    Some((Arc::new(store), Box::new(guard)))
+    Some((Arc::new(store), Box::new(schema)))
 }
 
 /// A PostgreSQL store whose schema was dropped after it opened: every call fails in the
 /// backend, with PostgreSQL's own words (`relation … does not exist`). `None` as for
 /// [`pg_store`].
-pub async fn broken_pg_store() -> Option<Arc<dyn Store>> {
-    if std::env::var("SMSREPORT_TEST_PG").as_deref() == Ok("skip") {
-        return pg_store().await.map(|(s, _)| s);
-    }
-    static N: AtomicU64 = AtomicU64::new(0);
-    let schema = format!(
-        "http_broken_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let store = smsreport_sql::PgStore::connect(&schema_url(&schema))
+pub async fn broken_pg_store(test: &str) -> Option<Arc<dyn Store>> {
+    let schema = smsreport_conformance::or_skip(test, Schema::fresh())?;
+    let store = smsreport_sql::PgStore::connect(&schema.url("pool_max=4"))
         .await
         .expect("PostgreSQL for the tests");
     store.drop_schema().await.expect("drop the schema");
@@ -331,7 +265,8 @@ macro_rules! on_every_store {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some((store, _guard)) = $crate::common::pg_store().await else {
+                    let test = concat!(module_path!(), "::", stringify!($name));
+                    let Some((store, _guard)) = $crate::common::pg_store(test).await else {
                         return;
                     };
                     super::$name(store).await;
