@@ -3,6 +3,7 @@
 use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
+use smsreport_core::insights::InsightOptions;
 use smsreport_core::report::RecipientQuery;
 use smsreport_core::tz::Zone;
 use smsreport_core::{Millis, Row, Store};
@@ -30,7 +31,15 @@ pub async fn run(command: Command, store: Arc<dyn Store>, store_url: &str) -> Re
             campaign_id,
             format,
             tz,
-        } => report(store, &campaign_id, format, tz.as_deref()).await,
+            as_of,
+            stale_after,
+        } => {
+            let opts = InsightOptions {
+                as_of: as_of.unwrap_or_else(Millis::now),
+                stale_after_h: stale_after,
+            };
+            report(store, &campaign_id, format, tz.as_deref(), opts).await
+        }
         Command::Campaigns { format } => campaigns(store, format).await,
         Command::Recipients {
             campaign_id,
@@ -67,13 +76,14 @@ async fn report(
     campaign_id: &str,
     format: Format,
     tz: Option<&str>,
+    opts: InsightOptions,
 ) -> Result<u8, Failure> {
     let report = match tz {
-        None => store.report(campaign_id).await?,
+        None => store.report_at(campaign_id, opts, None).await?,
         Some(name) => {
             let zone = Zone::get(name).map_err(|e| Failure::Usage(format!("--tz: {e}")))?;
             store
-                .report_with_offset(campaign_id, &move |t| zone.offset_minutes(t))
+                .report_at(campaign_id, opts, Some(&move |t| zone.offset_minutes(t)))
                 .await?
         }
     };

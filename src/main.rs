@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use smsreport_core::Row;
+use smsreport_core::insights::{InsightOptions, DEFAULT_STALE_AFTER_H};
+use smsreport_core::{Millis, Row};
 
 mod bench;
 mod commands;
@@ -59,6 +60,15 @@ pub enum Command {
         /// without it.
         #[arg(long, value_name = "ZONE")]
         tz: Option<String>,
+        /// Insights as of this moment (RFC 3339, e.g. 2026-03-10T00:00:00Z): the clock
+        /// waiting ages are measured against (docs/rules.md, "Insights"). Now without it.
+        #[arg(long, value_name = "TIME", value_parser = parse_as_of)]
+        as_of: Option<Millis>,
+        /// Messages awaiting a final receipt for this many hours or more are stale (1 to
+        /// 8760).
+        #[arg(long, value_name = "HOURS", value_parser = InsightOptions::parse_stale_after,
+              default_value_t = DEFAULT_STALE_AFTER_H)]
+        stale_after: u32,
     },
     /// Lists the campaigns, newest first.
     Campaigns {
@@ -173,6 +183,10 @@ pub enum Format {
 
 fn parse_row(s: &str) -> Result<Row, String> {
     s.parse()
+}
+
+fn parse_as_of(s: &str) -> Result<Millis, String> {
+    Millis::parse(s)
 }
 
 /// The one store a command other than `bench` works on.

@@ -19,8 +19,9 @@
 
 use serde_json::Value;
 use smsreport_core::ingest::{ingest_events, split_lines, Summary};
+use smsreport_core::insights::InsightOptions;
 use smsreport_core::report::RecipientQuery;
-use smsreport_core::{Outcome, Row, Store, StoreError};
+use smsreport_core::{Millis, Outcome, Report, Row, Store, StoreError};
 
 pub mod pg;
 pub mod props;
@@ -29,6 +30,11 @@ pub mod props;
 pub const BASIC: &str = include_str!("../fixtures/basic.ndjson");
 /// The report `basic.ndjson` must give for `spring-sale`.
 pub const BASIC_EXPECTED: &str = include_str!("../fixtures/basic.expected.json");
+/// `insights.ndjson` of the worked examples.
+pub const INSIGHTS: &str = include_str!("../fixtures/insights.ndjson");
+/// The report `insights.ndjson` must give for `world` as of 2026-03-10T00:00:00Z, stale
+/// after 24 hours.
+pub const INSIGHTS_EXPECTED: &str = include_str!("../fixtures/insights.expected.json");
 /// `rules-1.ndjson`.
 pub const RULES_1: &str = include_str!("../fixtures/rules-1.ndjson");
 /// What ingesting `rules-1.ndjson` into an empty store counts.
@@ -85,13 +91,24 @@ pub async fn ingest_expecting(
     rejected
 }
 
-/// The report of a campaign as JSON.
-pub async fn report_json(store: &dyn Store, campaign_id: &str) -> Value {
-    let r = store
-        .report(campaign_id)
+/// The moment the suite's reports are answered as of (insights' waiting ages), so that
+/// two reports of the same state are equal: 2026-03-10T00:00:00Z, stale after 72 hours.
+pub const AS_OF: InsightOptions = InsightOptions {
+    as_of: Millis(1_773_100_800_000),
+    stale_after_h: 72,
+};
+
+/// The report of a campaign as of [`AS_OF`], months in UTC.
+pub async fn report(store: &dyn Store, campaign_id: &str) -> Report {
+    store
+        .report_at(campaign_id, AS_OF, None)
         .await
-        .unwrap_or_else(|e| panic!("report {campaign_id}: {e}"));
-    serde_json::to_value(r).expect("report serialises")
+        .unwrap_or_else(|e| panic!("report {campaign_id}: {e}"))
+}
+
+/// The report of a campaign as JSON, as of [`AS_OF`].
+pub async fn report_json(store: &dyn Store, campaign_id: &str) -> Value {
+    serde_json::to_value(report(store, campaign_id).await).expect("report serialises")
 }
 
 /// Panics naming the first difference between two JSON values.
@@ -135,6 +152,27 @@ pub async fn worked_example_basic(store: &dyn Store) {
         &report_json(store, "spring-sale").await,
         &want,
         "basic.expected.json",
+    );
+    verify_passes(store).await;
+}
+
+/// `insights.ndjson` gives `insights.expected.json` exactly, as of
+/// 2026-03-10T00:00:00Z with stale after 24 hours: latency buckets and percentiles,
+/// waiting ages, countries (two regions of one calling code, a non-geographic code, no
+/// code at all, a country with clicks only).
+pub async fn worked_example_insights(store: &dyn Store) {
+    // 26 lines, each a new event: 1 campaign, 11 messages, 10 statuses, 4 clicks.
+    ingest_expecting(store, INSIGHTS, counts(26, 0, 0), "insights.ndjson").await;
+    let opts = InsightOptions {
+        as_of: Millis::parse("2026-03-10T00:00:00Z").unwrap(),
+        stale_after_h: 24,
+    };
+    let got = store.report_at("world", opts, None).await.expect("report");
+    let want: Value = serde_json::from_str(INSIGHTS_EXPECTED).unwrap();
+    assert_json_eq(
+        &serde_json::to_value(got).unwrap(),
+        &want,
+        "insights.expected.json",
     );
     verify_passes(store).await;
 }
@@ -556,19 +594,26 @@ pub async fn months_in_a_time_zone(store: &dyn Store) {
     let m = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
         v.iter().map(|(a, b)| (a.to_string(), *b)).collect()
     };
-    let utc = store.report_with_offset("tz", &|_| 0).await.unwrap();
-    assert_eq!(utc, store.report("tz").await.unwrap());
+    let at = |offset: &'static (dyn Fn(Millis) -> i64 + Send + Sync)| {
+        store.report_at("tz", AS_OF, Some(offset))
+    };
+    let utc = at(&|_| 0).await.unwrap();
+    assert_eq!(utc, report(store, "tz").await);
     assert_eq!(months(utc), m(&[("2026-03", 1), ("2026-04", 3)]));
     // UTC+02:00: 23:30Z on 31 March is 01:30 on 1 April; 22:10Z on 30 April is 00:10 on 1 May.
-    let east = store.report_with_offset("tz", &|_| 120).await.unwrap();
+    let east = at(&|_| 120).await.unwrap();
     assert_eq!(months(east), m(&[("2026-04", 3), ("2026-05", 1)]));
     // UTC−08:00: 05:00Z on 1 April is 21:00 on 31 March.
-    let west = store.report_with_offset("tz", &|_| -480).await.unwrap();
+    let west = at(&|_| -480).await.unwrap();
     assert_eq!(months(west), m(&[("2026-03", 2), ("2026-04", 2)]));
     // An offset that changes at 2026-04-01T00:00Z, from +01:00 to −01:00.
     let change = smsreport_core::Millis::parse("2026-04-01T00:00:00Z").unwrap();
     let shifting = store
-        .report_with_offset("tz", &move |t| if t < change { 60 } else { -60 })
+        .report_at(
+            "tz",
+            AS_OF,
+            Some(&move |t| if t < change { 60 } else { -60 }),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -938,10 +983,10 @@ pub async fn assert_same_state(a: &dyn Store, b: &dyn Store, context: &str) {
     );
     for c in &ca {
         let id = &c.campaign_id;
-        let report = a.report(id).await.expect("report");
+        let report = report(a, id).await;
         assert_eq!(
             report,
-            b.report(id).await.expect("report"),
+            self::report(b, id).await,
             "{context}: report of {id}"
         );
         let limit = page_size(report.delivery.total);
@@ -983,7 +1028,8 @@ pub fn run<T, F: std::future::Future<Output = T>>(f: F) -> T {
 macro_rules! suite {
     ($($then:tt)*) => {
         $crate::suite_expand! { [$($then)*]
-            checks: worked_example_basic, worked_example_rules, rejections_name_the_field,
+            checks: worked_example_basic, worked_example_rules, worked_example_insights,
+                rejections_name_the_field,
                 reingest_is_all_duplicates, unknown_campaign_is_not_found,
                 status_before_message_counts, recipients_page_and_filter,
                 campaigns_are_listed_newest_first, campaign_updates, click_rules,

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::{
     CampaignEvent, ClickEvent, ContactEvent, Event, MessageEvent, Rejection, StatusEvent,
 };
+use crate::insights::{message_counters, Country, LATENCY_BOUNDS_S};
 use crate::status::{Status, StatusKey};
 use crate::time::{Millis, Month};
 
@@ -44,6 +45,8 @@ pub struct MessageRecord {
     pub at: Millis,
     /// The winning status event; `None` means no status yet (`queued`).
     pub status: Option<StatusKey>,
+    /// The recipient's country, decided when the message was first recorded.
+    pub country: Country,
 }
 
 impl MessageRecord {
@@ -175,6 +178,14 @@ pub enum CampaignCounter {
     MonthClicks(Month),
     /// Human clicks in a 15-minute bucket near a month's start ([`Millis::edge_bucket`]).
     EdgeClicks(Millis),
+    /// Delivered messages in a latency bucket (an index of [`LATENCY_BOUNDS_S`]).
+    Latency(u8),
+    /// Messages awaiting a final receipt, by submit hour (hours since the Unix epoch).
+    Awaiting(i64),
+    /// Messages of a country whose current status is this one.
+    Country(Country, Status),
+    /// Human clicks by recipients of a country.
+    CountryClicks(Country),
 }
 
 /// Every [`CampaignCounter::EdgeClicks`] name starts with this, and no other name sorts
@@ -196,6 +207,12 @@ impl CampaignCounter {
             CampaignCounter::LinkUnique(l) => format!("link_unique:{l}"),
             CampaignCounter::MonthClicks(m) => format!("month:{m}"),
             CampaignCounter::EdgeClicks(b) => format!("edge:{}", b.0),
+            CampaignCounter::Latency(i) => {
+                format!("latency:{}", LATENCY_BOUNDS_S[(*i as usize).min(15)])
+            }
+            CampaignCounter::Awaiting(h) => format!("await:{h}"),
+            CampaignCounter::Country(c, s) => format!("country:{}:{}", s.as_str(), c.key()),
+            CampaignCounter::CountryClicks(c) => format!("country_clicks:{}", c.key()),
         }
     }
 
@@ -213,6 +230,16 @@ impl CampaignCounter {
             Some(("link_unique", l)) => CampaignCounter::LinkUnique(l.into()),
             Some(("month", m)) => CampaignCounter::MonthClicks(Month::parse(m)?),
             Some(("edge", b)) => CampaignCounter::EdgeClicks(Millis(b.parse().ok()?)),
+            Some(("latency", b)) => {
+                let b: u32 = b.parse().ok()?;
+                CampaignCounter::Latency(LATENCY_BOUNDS_S.iter().position(|x| *x == b)? as u8)
+            }
+            Some(("await", h)) => CampaignCounter::Awaiting(h.parse().ok()?),
+            Some(("country", rest)) => {
+                let (s, c) = rest.split_once(':')?;
+                CampaignCounter::Country(Country::from_key(c)?, s.parse().ok()?)
+            }
+            Some(("country_clicks", c)) => CampaignCounter::CountryClicks(Country::from_key(c)?),
             Some(_) => return None,
         })
     }
@@ -544,11 +571,13 @@ impl Apply {
             parts: ev.parts,
             at: ev.at,
             status: state.pending.take(),
+            country: Country::of(&ev.recipient),
         };
-        let row = record.current();
+        let share = message_counters(&record);
         state.record = Some(record);
-        self.campaign_count(&ev.campaign_id, CampaignCounter::Status(row), 1);
-        self.campaign_count(&ev.campaign_id, CampaignCounter::Segments, ev.parts as i64);
+        for (c, d) in share {
+            self.campaign_count(&ev.campaign_id, c, d);
+        }
         Ok(true)
     }
 
@@ -570,9 +599,9 @@ impl Apply {
                 if m.status.as_ref().is_some_and(|cur| *cur >= ev.key) {
                     None
                 } else {
-                    let before = m.current();
+                    let before = message_counters(m);
                     m.status = Some(ev.key.clone());
-                    Some((m.campaign_id.clone(), before, ev.key.status))
+                    Some((m.campaign_id.clone(), before, message_counters(m)))
                 }
             }
             None => {
@@ -588,9 +617,11 @@ impl Apply {
                 .push((ev.message_id.clone(), ev.key.clone()));
         }
         if let Some((campaign, before, after)) = moved {
-            if before != after {
-                self.campaign_count(&campaign, CampaignCounter::Status(before), -1);
-                self.campaign_count(&campaign, CampaignCounter::Status(after), 1);
+            for (c, d) in before {
+                self.campaign_count(&campaign, c, -d);
+            }
+            for (c, d) in after {
+                self.campaign_count(&campaign, c, d);
             }
         }
         Ok(true)
@@ -627,6 +658,11 @@ impl Apply {
             if let Some(b) = ev.at.edge_bucket() {
                 self.campaign_count(c, CampaignCounter::EdgeClicks(b), 1);
             }
+            self.campaign_count(
+                c,
+                CampaignCounter::CountryClicks(Country::of(&ev.recipient)),
+                1,
+            );
             self.count(
                 Counter::RecipientClicks {
                     campaign_id: c.clone(),

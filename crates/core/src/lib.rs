@@ -33,6 +33,7 @@ pub mod engine;
 pub mod event;
 pub mod gateway;
 pub mod ingest;
+pub mod insights;
 pub mod mem;
 pub mod report;
 pub mod status;

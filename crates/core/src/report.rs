@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{CampaignCounter, CampaignDef, ClickRecord, MessageRecord};
+use crate::insights::{message_counters, Country, InsightOptions, Insights};
 use crate::status::{Row, Status};
 use crate::time::{Millis, Month};
 
@@ -23,6 +24,14 @@ pub struct CampaignCounters {
     pub months: BTreeMap<Month, i64>,
     /// Human clicks per 15-minute bucket near a month's start.
     pub edges: BTreeMap<Millis, i64>,
+    /// Delivered messages per latency bucket (insights).
+    pub latency: [i64; 16],
+    /// Messages awaiting a final receipt per submit hour.
+    pub awaiting: BTreeMap<i64, i64>,
+    /// Messages per (country, current status).
+    pub countries: BTreeMap<(Country, Status), i64>,
+    /// Human clicks per clicking recipient's country.
+    pub country_clicks: BTreeMap<Country, i64>,
 }
 
 impl CampaignCounters {
@@ -37,6 +46,14 @@ impl CampaignCounters {
             CampaignCounter::LinkUnique(l) => self.links.entry(l.clone()).or_default().1 += value,
             CampaignCounter::MonthClicks(m) => *self.months.entry(*m).or_default() += value,
             CampaignCounter::EdgeClicks(b) => *self.edges.entry(*b).or_default() += value,
+            CampaignCounter::Latency(i) => self.latency[(*i as usize).min(15)] += value,
+            CampaignCounter::Awaiting(h) => *self.awaiting.entry(*h).or_default() += value,
+            CampaignCounter::Country(c, s) => {
+                *self.countries.entry((c.clone(), *s)).or_default() += value
+            }
+            CampaignCounter::CountryClicks(c) => {
+                *self.country_clicks.entry(c.clone()).or_default() += value
+            }
         }
     }
 
@@ -59,6 +76,9 @@ impl CampaignCounters {
         c.links.retain(|_, v| *v != (0, 0));
         c.months.retain(|_, v| *v != 0);
         c.edges.retain(|_, v| *v != 0);
+        c.awaiting.retain(|_, v| *v != 0);
+        c.countries.retain(|_, v| *v != 0);
+        c.country_clicks.retain(|_, v| *v != 0);
         c
     }
 }
@@ -88,6 +108,7 @@ pub struct Report {
     pub contact_list: Option<ReportList>,
     pub delivery: Delivery,
     pub links: LinkStats,
+    pub insights: Insights,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,14 +216,24 @@ impl Report {
     /// The report of a campaign from its stored totals, months in UTC. Costs
     /// O(links + months).
     pub fn from_totals(t: &CampaignTotals) -> Report {
-        Report::from_totals_with_offset(t, &|_| 0)
+        Report::build(t, &|_| 0, InsightOptions::now())
+    }
+
+    /// [`Report::build`] as of now.
+    pub fn from_totals_with_offset(t: &CampaignTotals, offset: &dyn Fn(Millis) -> i64) -> Report {
+        Report::build(t, offset, InsightOptions::now())
     }
 
     /// The report with `clicks_by_month` in local time, where `offset(t)` is the UTC
     /// offset in minutes at instant `t` (a multiple of 15, from −14 h to +14 h), as a
-    /// time zone database gives it. Costs O(links + months × 104): only the clicks of
-    /// the 15-minute buckets near each month's start can change month.
-    pub fn from_totals_with_offset(t: &CampaignTotals, offset: &dyn Fn(Millis) -> i64) -> Report {
+    /// time zone database gives it, and insights answered as `opts` says. Costs
+    /// O(links + months × 104 + insight buckets): only the clicks of the 15-minute
+    /// buckets near each month's start can change month.
+    pub fn build(
+        t: &CampaignTotals,
+        offset: &dyn Fn(Millis) -> i64,
+        opts: InsightOptions,
+    ) -> Report {
         let c = &t.counters;
         let mut months = c.months.clone();
         for (bucket, n) in &c.edges {
@@ -290,6 +321,7 @@ impl Report {
                     })
                     .collect(),
             },
+            insights: Insights::from_counters(c, opts),
         }
     }
 }
@@ -409,8 +441,9 @@ impl Recount {
     /// Counts one stored message.
     pub fn message(&mut self, m: &MessageRecord) {
         let c = self.campaigns.entry(m.campaign_id.clone()).or_default();
-        c.add(&CampaignCounter::Status(m.current()), 1);
-        c.add(&CampaignCounter::Segments, m.parts as i64);
+        for (counter, v) in message_counters(m) {
+            c.add(&counter, v);
+        }
     }
 
     /// Counts one stored click.
@@ -426,6 +459,10 @@ impl Recount {
         if let Some(b) = k.at.edge_bucket() {
             c.add(&CampaignCounter::EdgeClicks(b), 1);
         }
+        c.add(
+            &CampaignCounter::CountryClicks(Country::of(&k.recipient)),
+            1,
+        );
         if self.unique.insert((
             k.campaign_id.clone(),
             k.link_id.clone(),

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::engine::{CampaignCounter, CampaignDef, MessageRecord, Outcome};
 use crate::event::Event;
+use crate::insights::InsightOptions;
 use crate::report::{
     compare, sort_newest_first, CampaignCounters, CampaignSummary, CampaignTotals, ListTotals,
     RecipientPage, RecipientQuery, RecipientRow, Recount, Report, VerifyReport,
@@ -258,28 +259,43 @@ pub trait Store: Send + Sync + Debug {
     /// The tracked link of a code; `None` when no such code was stored.
     async fn resolve_link(&self, code: &str) -> Result<Option<TrackedLink>, StoreError>;
 
-    /// The report of SPEC §5. An unknown campaign is [`StoreError::NotFound`].
+    /// The report (docs/rules.md, "The report"), months in UTC, insights as of now. An
+    /// unknown campaign is [`StoreError::NotFound`].
     async fn report(&self, campaign_id: &str) -> Result<Report, StoreError> {
-        let t = self
-            .totals(campaign_id)
-            .await?
-            .ok_or_else(|| StoreError::no_campaign(campaign_id))?;
-        Ok(Report::from_totals(&t))
+        self.report_at(campaign_id, InsightOptions::now(), None)
+            .await
     }
 
     /// The report with `clicks_by_month` in local time: `offset(t)` is the UTC offset in
-    /// minutes at instant `t` (see [`Report::from_totals_with_offset`]).
+    /// minutes at instant `t` (see [`Report::build`]); insights as of now.
     async fn report_with_offset(
         &self,
         campaign_id: &str,
         offset: &(dyn Fn(Millis) -> i64 + Send + Sync),
     ) -> Result<Report, StoreError> {
+        self.report_at(campaign_id, InsightOptions::now(), Some(offset))
+            .await
+    }
+
+    /// The report with insights answered as `opts` says (as of a moment, stale after
+    /// some hours), months in local time when an `offset` is given.
+    async fn report_at(
+        &self,
+        campaign_id: &str,
+        opts: InsightOptions,
+        offset: Option<&(dyn Fn(Millis) -> i64 + Send + Sync)>,
+    ) -> Result<Report, StoreError> {
         let mut t = self
             .totals(campaign_id)
             .await?
             .ok_or_else(|| StoreError::no_campaign(campaign_id))?;
-        t.counters.edges = self.edge_clicks(campaign_id).await?;
-        Ok(Report::from_totals_with_offset(&t, offset))
+        match offset {
+            Some(offset) => {
+                t.counters.edges = self.edge_clicks(campaign_id).await?;
+                Ok(Report::build(&t, offset, opts))
+            }
+            None => Ok(Report::build(&t, &|_| 0, opts)),
+        }
     }
 
     /// The campaigns, newest first.

@@ -47,6 +47,14 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 const MS_PER_DAY: i64 = 86_400_000;
 
 impl Millis {
+    /// The current time, truncated to the millisecond.
+    pub fn now() -> Millis {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Millis(ms)
+    }
+
     /// 1970-01-01T00:00:00Z.
     pub const MIN: Millis = Millis(0);
     /// 9999-12-31T23:59:59.999Z.

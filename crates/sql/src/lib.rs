@@ -54,6 +54,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use smsreport_core::engine::{CampaignDef, MessageRecord};
+use smsreport_core::insights::Country;
 use smsreport_core::report::CampaignTotals;
 use smsreport_core::{Millis, Status, StatusKey, Store, StoreError, TrackedLink};
 
@@ -68,7 +69,7 @@ pub use pg::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 
 /// The schema format this smsreport writes (`schema_info.format`).
-pub const FORMAT: i64 = 1;
+pub const FORMAT: i64 = 2;
 
 /// How long opening a store may wait for the database before it fails.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -154,7 +155,12 @@ pub(crate) fn key_of(status: i64, at: i64, code: Option<String>) -> Result<Statu
     })
 }
 
-/// A message row: id, campaign, recipient, parts, at, status, status_at, error_code.
+/// The columns of a message row, in [`MessageRow`]'s order.
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "message_id, campaign_id, recipient, parts, at, status, status_at, error_code, country_code, region";
+
+/// A message row: id, campaign, recipient, parts, at, status, status_at, error_code,
+/// country_code, region.
 pub(crate) type MessageRow = (
     String,
     String,
@@ -164,10 +170,105 @@ pub(crate) type MessageRow = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<i64>,
+    Option<String>,
 );
 
+/// A message row followed by the recipient's clicks (the drill-down).
+pub(crate) type MessageClicksRow = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    i64,
+);
+
+/// Splits a [`MessageClicksRow`].
+pub(crate) fn message_clicks_of(r: MessageClicksRow) -> Result<(MessageRecord, i64), StoreError> {
+    let (a, b, c, d, e, f, g, h, i, j, clicks) = r;
+    Ok((message_of((a, b, c, d, e, f, g, h, i, j))?, clicks))
+}
+
+/// What the format-2 upgrade (before it: no insights) writes, worked out from every
+/// stored message (a [`MessageRow`] whose country columns are still empty) and every
+/// stored click (campaign_id, recipient, bot): each message's country columns, and the
+/// counter deltas (campaign_id, counter name, delta) format 2 keeps that format 1 did
+/// not (see [`smsreport_core::insights::v1`]).
+pub(crate) struct Upgrade {
+    pub countries: Vec<(String, Option<i64>, String)>,
+    pub counters: Vec<(String, String, i64)>,
+}
+
+impl Upgrade {
+    pub(crate) fn plan(
+        messages: Vec<MessageRow>,
+        clicks: Vec<(String, String, bool)>,
+    ) -> Result<Upgrade, StoreError> {
+        use smsreport_core::insights::v1;
+        let mut deltas: BTreeMap<(String, String), i64> = BTreeMap::new();
+        let mut countries = Vec::with_capacity(messages.len());
+        for r in messages {
+            let (a, b, c, d, e, f, g, h, _, _) = r;
+            let mut m = message_of((a, b, c, d, e, f, g, h, None, Some(String::new())))?;
+            m.country = Country::of(&m.recipient);
+            for (counter, v) in v1::added_counters(&m) {
+                *deltas
+                    .entry((m.campaign_id.clone(), counter.name()))
+                    .or_default() += v;
+            }
+            let (cc, region) = country_columns(&m.country);
+            countries.push((m.message_id, cc, region));
+        }
+        for (campaign_id, recipient, bot) in clicks {
+            let click = smsreport_core::engine::ClickRecord {
+                campaign_id,
+                link_id: String::new(),
+                recipient,
+                at: Millis(0),
+                user_agent: None,
+                event_id: None,
+                bot,
+            };
+            if let Some((counter, v)) = v1::added_click_counters(&click) {
+                *deltas
+                    .entry((click.campaign_id, counter.name()))
+                    .or_default() += v;
+            }
+        }
+        Ok(Upgrade {
+            countries,
+            counters: deltas.into_iter().map(|((c, n), v)| (c, n, v)).collect(),
+        })
+    }
+}
+
+/// The upgrade's read of every stored message and click.
+pub(crate) const UPGRADE_MESSAGES: &str =
+    "SELECT message_id, campaign_id, recipient, parts, at, status, \
+    status_at, error_code, country_code, region FROM messages WHERE campaign_id IS NOT NULL";
+pub(crate) const UPGRADE_CLICKS: &str = "SELECT campaign_id, recipient, bot FROM event_clicks \
+    UNION ALL SELECT campaign_id, recipient, bot FROM clicks";
+
+/// A message's country columns: (country_code, region).
+pub(crate) fn country_columns(c: &Country) -> (Option<i64>, String) {
+    (c.code.map(i64::from), c.region.clone())
+}
+
 pub(crate) fn message_of(r: MessageRow) -> Result<MessageRecord, StoreError> {
-    let (message_id, campaign_id, recipient, parts, at, status, status_at, code) = r;
+    let (message_id, campaign_id, recipient, parts, at, status, status_at, code, cc, region) = r;
+    let country = Country {
+        code: cc
+            .map(u16::try_from)
+            .transpose()
+            .map_err(|_| corrupt(format!("message {message_id:?} has a bad country code")))?,
+        region: region.ok_or_else(|| corrupt(format!("message {message_id:?} has no region")))?,
+    };
     let status = match (status, status_at) {
         (Some(s), Some(a)) => Some(key_of(s, a, code)?),
         (None, None) => None,
@@ -181,6 +282,7 @@ pub(crate) fn message_of(r: MessageRow) -> Result<MessageRecord, StoreError> {
         recipient,
         at: Millis(at),
         status,
+        country,
     })
 }
 

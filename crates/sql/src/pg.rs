@@ -18,8 +18,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 
 use crate::{
-    assemble, campaign_of, corrupt, key_hash, key_of, link_of, links_json, message_of, newer,
-    status_columns, CampaignRow, LinkRow, MessageRow, DEFAULT_CONNECT_TIMEOUT, FORMAT,
+    assemble, campaign_of, corrupt, country_columns, key_hash, key_of, link_of, links_json,
+    message_clicks_of, message_of, newer, status_columns, CampaignRow, LinkRow, MessageClicksRow,
+    MessageRow, Upgrade, DEFAULT_CONNECT_TIMEOUT, FORMAT, MESSAGE_COLUMNS, UPGRADE_CLICKS,
+    UPGRADE_MESSAGES,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -194,7 +196,74 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::backend(format!("migrating {}", store.where_()), e))?;
+        store.upgrade_from_1().await.map_err(|e| {
+            pg(
+                format!("upgrading {} to format {FORMAT}", store.where_()),
+                e,
+            )
+        })?;
         Ok(store)
+    }
+
+    /// Fills in what a schema of format 1 (before insights) lacks, in one transaction,
+    /// once: every message's country and the insight counters (see [`Upgrade`]). Several
+    /// processes opening the schema at once take turns on an advisory lock.
+    async fn upgrade_from_1(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        // A constant key of its own ("smsr-up2"): no ingest lock is a small constant.
+        sqlx::query("SELECT pg_advisory_xact_lock(7237454366527386674)")
+            .execute(&mut *tx)
+            .await?;
+        let (format,): (i64,) =
+            sqlx::query_as("SELECT value FROM schema_info WHERE key = 'format'")
+                .fetch_one(&mut *tx)
+                .await?;
+        if format >= 2 {
+            return tx.commit().await;
+        }
+        let messages: Vec<MessageRow> =
+            sqlx::query_as(UPGRADE_MESSAGES).fetch_all(&mut *tx).await?;
+        let clicks: Vec<(String, String, bool)> =
+            sqlx::query_as(UPGRADE_CLICKS).fetch_all(&mut *tx).await?;
+        let up = Upgrade::plan(messages, clicks).map_err(|e| sqlx::Error::Decode(e.into()))?;
+        let mut ids = Vec::with_capacity(up.countries.len());
+        let mut codes: Vec<Option<i64>> = Vec::with_capacity(up.countries.len());
+        let mut regions = Vec::with_capacity(up.countries.len());
+        for (id, cc, rg) in up.countries {
+            ids.push(id);
+            codes.push(cc);
+            regions.push(rg);
+        }
+        sqlx::query(
+            "UPDATE messages m SET country_code = u.cc, region = u.rg \
+             FROM unnest($1::text[], $2::int8[], $3::text[]) AS u(id, cc, rg) WHERE m.message_id = u.id",
+        )
+        .bind(&ids)
+        .bind(&codes)
+        .bind(&regions)
+        .execute(&mut *tx)
+        .await?;
+        let mut cols: (Vec<String>, Vec<String>, Vec<i64>) = Default::default();
+        for (c, n, v) in up.counters {
+            cols.0.push(c);
+            cols.1.push(n);
+            cols.2.push(v);
+        }
+        sqlx::query(
+            "INSERT INTO campaign_counters (campaign_id, name, value) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) \
+             ON CONFLICT (campaign_id, name) DO UPDATE SET value = campaign_counters.value + EXCLUDED.value",
+        )
+        .bind(&cols.0)
+        .bind(&cols.1)
+        .bind(&cols.2)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE schema_info SET value = $1 WHERE key = 'format'")
+            .bind(FORMAT)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
     }
 
     fn where_(&self) -> String {
@@ -464,20 +533,20 @@ impl PgStore {
 /// - 6 click key: t1 campaign_id, t2 link_id, t3 recipient, i1 at;
 /// - 7 unique pair: t1 campaign_id, t2 link_id, t3 recipient.
 const LOAD: &str = "\
-SELECT 1, campaign_id, name, list_id, links, created_at, NULL::int8, NULL::int8, NULL::int8, link_tracking, NULL::bytea \
+SELECT 1, campaign_id, name, list_id, links, created_at, NULL::int8, NULL::int8, NULL::int8, link_tracking, NULL::bytea, NULL::int8, NULL::text \
   FROM campaigns WHERE campaign_id = ANY($1::text[]) \
-UNION ALL SELECT 2, list_id, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+UNION ALL SELECT 2, list_id, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
   FROM lists WHERE list_id = ANY($2::text[]) \
-UNION ALL SELECT 3, c.list_id, c.recipient, c.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+UNION ALL SELECT 3, c.list_id, c.recipient, c.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
   FROM contacts c JOIN unnest($3::text[], $4::text[]) AS u(l, r) ON c.list_id = u.l AND c.recipient = u.r \
-UNION ALL SELECT 4, message_id, campaign_id, recipient, error_code, parts, at, status, status_at, NULL, seen \
+UNION ALL SELECT 4, message_id, campaign_id, recipient, error_code, parts, at, status, status_at, NULL, seen, country_code, region \
   FROM messages WHERE message_id = ANY($5::text[]) \
-UNION ALL SELECT 5, event_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+UNION ALL SELECT 5, event_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
   FROM event_clicks WHERE event_id = ANY($6::text[]) \
-UNION ALL SELECT 6, x.campaign_id, x.link_id, x.recipient, NULL, x.at, NULL, NULL, NULL, NULL, NULL \
+UNION ALL SELECT 6, x.campaign_id, x.link_id, x.recipient, NULL, x.at, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
   FROM clicks x JOIN unnest($7::text[], $8::text[], $9::text[], $10::int8[]) AS u(c, l, r, a) \
   ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r AND x.at = u.a \
-UNION ALL SELECT 7, x.campaign_id, x.link_id, x.recipient, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+UNION ALL SELECT 7, x.campaign_id, x.link_id, x.recipient, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
   FROM unique_pairs x JOIN unnest($11::text[], $12::text[], $13::text[]) AS u(c, l, r) \
   ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r";
 
@@ -493,6 +562,8 @@ type LoadRow = (
     Option<i64>,
     Option<bool>,
     Option<Vec<u8>>,
+    Option<i64>,
+    Option<String>,
 );
 
 async fn load(tx: &mut Transaction<'_, Postgres>, n: &Needs) -> Result<Loaded, TxError> {
@@ -536,7 +607,7 @@ async fn load(tx: &mut Transaction<'_, Postgres>, n: &Needs) -> Result<Loaded, T
     let mut l = Loaded::default();
     let bad =
         |kind: i32| TxError::Store(corrupt(format!("a load row of kind {kind} is incomplete")));
-    for (kind, t1, t2, t3, t4, i1, i2, i3, i4, b, y) in rows {
+    for (kind, t1, t2, t3, t4, i1, i2, i3, i4, b, y, i5, t5) in rows {
         match kind {
             1 => {
                 let (Some(id), Some(name), Some(links), Some(track)) = (t1, t2, t4, b) else {
@@ -561,7 +632,7 @@ async fn load(tx: &mut Transaction<'_, Postgres>, n: &Needs) -> Result<Loaded, T
                 let (Some(id), Some(seen)) = (t1, y) else {
                     return Err(bad(kind));
                 };
-                let (id, m) = stored_of((id, t2, t3, i1, i2, i3, i4, t4, seen))?;
+                let (id, m) = stored_of((id, t2, t3, i1, i2, i3, i4, t4, seen, i5, t5))?;
                 l.messages.insert(id, m);
             }
             5 => {
@@ -593,7 +664,8 @@ async fn load(tx: &mut Transaction<'_, Postgres>, n: &Needs) -> Result<Loaded, T
     Ok(l)
 }
 
-/// message_id, campaign_id, recipient, parts, at, status, status_at, error_code, seen.
+/// message_id, campaign_id, recipient, parts, at, status, status_at, error_code, seen,
+/// country_code, region.
 type StoredRow = (
     String,
     Option<String>,
@@ -604,10 +676,12 @@ type StoredRow = (
     Option<i64>,
     Option<String>,
     Vec<u8>,
+    Option<i64>,
+    Option<String>,
 );
 
 fn stored_of(r: StoredRow) -> Result<(String, MessageState), StoreError> {
-    let (id, campaign, recipient, parts, at, status, status_at, code, seen) = r;
+    let (id, campaign, recipient, parts, at, status, status_at, code, seen, cc, region) = r;
     let seen = decode_seen(&seen).ok_or_else(|| corrupt(format!("message {id:?}: bad seen")))?;
     let mut m = MessageState {
         seen,
@@ -624,6 +698,8 @@ fn stored_of(r: StoredRow) -> Result<(String, MessageState), StoreError> {
                 status,
                 status_at,
                 code,
+                cc,
+                region,
             ))?);
         }
         (None, None, None, None) => {
@@ -702,17 +778,18 @@ k AS (INSERT INTO contacts (list_id, recipient, name) \
 ku AS (INSERT INTO contacts (list_id, recipient, name) \
   SELECT l, r, n FROM unnest($9::text[], $10::text[], $11::text[], $46::bool[]) AS u(l, r, n, s) WHERE s \
   ON CONFLICT (list_id, recipient) DO UPDATE SET name = EXCLUDED.name), \
-m AS (INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank, seen) \
-  SELECT i, c, r, p, a, st, sa, e, rr, seen FROM unnest($12::text[], $13::text[], $14::text[], $15::int8[], \
-  $16::int8[], $17::int8[], $18::int8[], $19::text[], $20::int8[], $21::bytea[], $47::bool[]) \
-  AS u(i, c, r, p, a, st, sa, e, rr, seen, s) WHERE NOT s), \
-mu AS (INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank, seen) \
-  SELECT i, c, r, p, a, st, sa, e, rr, seen FROM unnest($12::text[], $13::text[], $14::text[], $15::int8[], \
-  $16::int8[], $17::int8[], $18::int8[], $19::text[], $20::int8[], $21::bytea[], $47::bool[]) \
-  AS u(i, c, r, p, a, st, sa, e, rr, seen, s) WHERE s \
+m AS (INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank, seen, country_code, region) \
+  SELECT i, c, r, p, a, st, sa, e, rr, seen, cc, rg FROM unnest($12::text[], $13::text[], $14::text[], $15::int8[], \
+  $16::int8[], $17::int8[], $18::int8[], $19::text[], $20::int8[], $21::bytea[], $47::bool[], $48::int8[], $49::text[]) \
+  AS u(i, c, r, p, a, st, sa, e, rr, seen, s, cc, rg) WHERE NOT s), \
+mu AS (INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank, seen, country_code, region) \
+  SELECT i, c, r, p, a, st, sa, e, rr, seen, cc, rg FROM unnest($12::text[], $13::text[], $14::text[], $15::int8[], \
+  $16::int8[], $17::int8[], $18::int8[], $19::text[], $20::int8[], $21::bytea[], $47::bool[], $48::int8[], $49::text[]) \
+  AS u(i, c, r, p, a, st, sa, e, rr, seen, s, cc, rg) WHERE s \
   ON CONFLICT (message_id) DO UPDATE SET campaign_id = EXCLUDED.campaign_id, recipient = EXCLUDED.recipient, \
   parts = EXCLUDED.parts, at = EXCLUDED.at, status = EXCLUDED.status, status_at = EXCLUDED.status_at, \
-  error_code = EXCLUDED.error_code, row_rank = EXCLUDED.row_rank, seen = EXCLUDED.seen), \
+  error_code = EXCLUDED.error_code, row_rank = EXCLUDED.row_rank, seen = EXCLUDED.seen, \
+  country_code = EXCLUDED.country_code, region = EXCLUDED.region), \
 e AS (INSERT INTO event_clicks (event_id, campaign_id, link_id, recipient, at, user_agent, bot) \
   SELECT * FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], $26::int8[], $27::text[], $28::bool[])), \
 x AS (INSERT INTO clicks (campaign_id, link_id, recipient, at, user_agent, bot) \
@@ -746,6 +823,8 @@ struct MessageColumns<'a> {
     code: Vec<Option<String>>,
     row: Vec<i64>,
     seen: Vec<Vec<u8>>,
+    country_code: Vec<Option<i64>>,
+    region: Vec<Option<String>>,
 }
 
 fn message_columns(ch: &Changes) -> MessageColumns<'_> {
@@ -765,6 +844,9 @@ fn message_columns(ch: &Changes) -> MessageColumns<'_> {
                 c.st_at.push(b);
                 c.code.push(code);
                 c.row.push(rr);
+                let (cc, region) = country_columns(&r.country);
+                c.country_code.push(cc);
+                c.region.push(Some(region));
             }
             None => {
                 c.camp.push(None);
@@ -776,6 +858,8 @@ fn message_columns(ch: &Changes) -> MessageColumns<'_> {
                 c.code
                     .push(s.pending.as_ref().and_then(|k| k.error_code.clone()));
                 c.row.push(0);
+                c.country_code.push(None);
+                c.region.push(None);
             }
         }
         c.seen.push(encode_seen(&s.seen));
@@ -912,6 +996,8 @@ async fn write(
         .bind(&subs.1)
         .bind(&contacts.3)
         .bind(&m.stored)
+        .bind(&m.country_code)
+        .bind(&m.region)
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -1062,16 +1148,16 @@ impl Store for PgStore {
     ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
         let statuses: &[Status] = row.map_or(&Status::ALL, |r| r.statuses());
         let ranks: Vec<i64> = statuses.iter().map(|s| s.rank() as i64).collect();
-        let rows: Vec<(String, String, String, i64, i64, Option<i64>, Option<i64>, Option<String>, i64)> =
+        let rows: Vec<MessageClicksRow> =
             sqlx::query_as(
                 // Up to `limit` from each status's range of messages_by_row, merged: no
                 // second index by (campaign_id, message_id) to keep up at every status
                 // change. Message ids are never empty, so '' is before them all.
                 "SELECT m.message_id, m.campaign_id, m.recipient, m.parts, m.at, m.status, m.status_at, \
-                 m.error_code, COALESCE(rc.clicks, 0) FROM ( \
+                 m.error_code, m.country_code, m.region, COALESCE(rc.clicks, 0) FROM ( \
                    SELECT p.* FROM unnest($2::int8[]) AS r(rank) CROSS JOIN LATERAL ( \
                      SELECT x.message_id, x.campaign_id, x.recipient, x.parts, x.at, x.status, \
-                     x.status_at, x.error_code FROM messages x \
+                     x.status_at, x.error_code, x.country_code, x.region FROM messages x \
                      WHERE x.campaign_id = $1 AND x.row_rank = r.rank AND x.message_id > $3 \
                      ORDER BY x.message_id LIMIT $4) p \
                    ORDER BY p.message_id LIMIT $4) m \
@@ -1085,11 +1171,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| pg(format!("reading the messages of campaign {campaign_id:?}"), e))?;
-        rows.into_iter()
-            .map(|(a, b, c, d, e, f, g, h, clicks)| {
-                Ok((message_of((a, b, c, d, e, f, g, h))?, clicks))
-            })
-            .collect()
+        rows.into_iter().map(message_clicks_of).collect()
     }
 
     async fn edge_clicks(&self, campaign_id: &str) -> Result<BTreeMap<Millis, i64>, StoreError> {
@@ -1107,11 +1189,9 @@ impl Store for PgStore {
         let ctx = "recounting";
         let mut rc = Recount::default();
         {
-            let mut rows = sqlx::query_as::<_, MessageRow>(
-                "SELECT message_id, campaign_id, recipient, parts, at, status, status_at, error_code FROM messages \
-                 WHERE campaign_id IS NOT NULL",
-            )
-            .fetch(&self.pool);
+            let sql =
+                format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE campaign_id IS NOT NULL");
+            let mut rows = sqlx::query_as::<_, MessageRow>(&sql).fetch(&self.pool);
             while let Some(r) = rows.try_next().await.map_err(|e| pg(ctx, e))? {
                 rc.message(&message_of(r)?);
             }

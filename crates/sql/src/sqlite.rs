@@ -23,8 +23,9 @@ use sqlx::sqlite::{
 use sqlx::Sqlite;
 
 use crate::{
-    assemble, campaign_of, key_of, link_of, links_json, message_of, newer, status_columns,
-    CampaignRow, LinkRow, MessageRow, FORMAT,
+    assemble, campaign_of, country_columns, key_of, link_of, links_json, message_clicks_of,
+    message_of, newer, status_columns, CampaignRow, LinkRow, MessageClicksRow, MessageRow, Upgrade,
+    FORMAT, MESSAGE_COLUMNS, UPGRADE_CLICKS, UPGRADE_MESSAGES,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -74,7 +75,66 @@ impl SqliteStore {
             .run(&store.pool)
             .await
             .map_err(|e| StoreError::backend(format!("migrating {place}"), e))?;
+        store
+            .upgrade_from_1()
+            .await
+            .map_err(|e| lite(format!("upgrading {place} to format {FORMAT}"), e))?;
         Ok(store)
+    }
+
+    /// Fills in what a database of format 1 (before insights) lacks, in one
+    /// transaction, once: every message's country and the insight counters (see
+    /// [`Upgrade`]).
+    async fn upgrade_from_1(&self) -> Result<(), sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let result = async {
+            let (format,): (i64,) =
+                sqlx::query_as("SELECT value FROM schema_info WHERE key = 'format'")
+                    .fetch_one(&mut *conn)
+                    .await?;
+            if format >= 2 {
+                return Ok(());
+            }
+            let messages: Vec<MessageRow> = sqlx::query_as(UPGRADE_MESSAGES)
+                .fetch_all(&mut *conn)
+                .await?;
+            let clicks: Vec<(String, String, bool)> =
+                sqlx::query_as(UPGRADE_CLICKS).fetch_all(&mut *conn).await?;
+            let up =
+                Upgrade::plan(messages, clicks).map_err(|e| sqlx::Error::Decode(e.into()))?;
+            sqlx::query(
+                "UPDATE messages SET country_code = j.value ->> 1, region = j.value ->> 2 \
+                 FROM json_each(?1) j WHERE messages.message_id = j.value ->> 0",
+            )
+            .bind(js(json!(up.countries)))
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "INSERT INTO campaign_counters (campaign_id, name, value) \
+                 SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?1) j WHERE true \
+                 ON CONFLICT (campaign_id, name) DO UPDATE SET value = campaign_counters.value + excluded.value",
+            )
+            .bind(js(json!(up.counters)))
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("UPDATE schema_info SET value = ?1 WHERE key = 'format'")
+                .bind(FORMAT)
+                .execute(&mut *conn)
+                .await?;
+            Ok::<(), sqlx::Error>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                sqlx::query("COMMIT").execute(&mut *conn).await?;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                Err(e)
+            }
+        }
     }
 
     /// The file the store lives in.
@@ -167,10 +227,10 @@ async fn load(conn: &mut SqliteConnection, n: &Needs) -> Result<Loaded, StoreErr
     }
     if !n.messages.is_empty() {
         let ids = js(json!(n.messages));
-        let rows: Vec<MessageRow> = sqlx::query_as(
-            "SELECT message_id, campaign_id, recipient, parts, at, status, status_at, error_code \
-             FROM messages WHERE message_id IN (SELECT value FROM json_each(?1))",
-        )
+        let rows: Vec<MessageRow> = sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages \
+                 WHERE message_id IN (SELECT value FROM json_each(?1))"
+        ))
         .bind(&ids)
         .fetch_all(&mut *conn)
         .await
@@ -329,9 +389,9 @@ async fn write(conn: &mut SqliteConnection, ch: &Changes) -> Result<(), StoreErr
     .await?;
     exec(
         conn,
-        "INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank) \
+        "INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, error_code, row_rank, country_code, region) \
          SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, \
-         j.value ->> 6, j.value ->> 7, j.value ->> 8 FROM json_each(?1) j WHERE true \
+         j.value ->> 6, j.value ->> 7, j.value ->> 8, j.value ->> 9, j.value ->> 10 FROM json_each(?1) j WHERE true \
          ON CONFLICT (message_id) DO UPDATE SET status = excluded.status, status_at = excluded.status_at, \
          error_code = excluded.error_code, row_rank = excluded.row_rank",
         ch.messages
@@ -339,6 +399,7 @@ async fn write(conn: &mut SqliteConnection, ch: &Changes) -> Result<(), StoreErr
             .filter_map(|m| m.state.record.as_ref())
             .map(|r| {
                 let (s, a, c, rr) = status_columns(r);
+                let (cc, region) = country_columns(&r.country);
                 json!([
                     r.message_id,
                     r.campaign_id,
@@ -348,7 +409,9 @@ async fn write(conn: &mut SqliteConnection, ch: &Changes) -> Result<(), StoreErr
                     s,
                     a,
                     c,
-                    rr
+                    rr,
+                    cc,
+                    region
                 ])
             })
             .collect(),
@@ -672,10 +735,10 @@ impl Store for SqliteStore {
     ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
         let statuses: &[Status] = row.map_or(&Status::ALL, |r| r.statuses());
         let ranks: Vec<i64> = statuses.iter().map(|s| s.rank() as i64).collect();
-        let rows: Vec<(String, String, String, i64, i64, Option<i64>, Option<i64>, Option<String>, i64)> =
+        let rows: Vec<MessageClicksRow> =
             sqlx::query_as(
                 "SELECT m.message_id, m.campaign_id, m.recipient, m.parts, m.at, m.status, m.status_at, \
-                 m.error_code, COALESCE(rc.clicks, 0) FROM messages m \
+                 m.error_code, m.country_code, m.region, COALESCE(rc.clicks, 0) FROM messages m \
                  LEFT JOIN recipient_clicks rc ON rc.campaign_id = m.campaign_id AND rc.recipient = m.recipient \
                  WHERE m.campaign_id = ?1 AND m.row_rank IN (SELECT value FROM json_each(?2)) \
                  AND (?3 IS NULL OR m.message_id > ?3) \
@@ -688,11 +751,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| lite(format!("reading the messages of campaign {campaign_id:?}"), e))?;
-        rows.into_iter()
-            .map(|(a, b, c, d, e, f, g, h, clicks)| {
-                Ok((message_of((a, b, c, d, e, f, g, h))?, clicks))
-            })
-            .collect()
+        rows.into_iter().map(message_clicks_of).collect()
     }
 
     async fn edge_clicks(&self, campaign_id: &str) -> Result<BTreeMap<Millis, i64>, StoreError> {
@@ -710,10 +769,8 @@ impl Store for SqliteStore {
         let ctx = "recounting";
         let mut rc = Recount::default();
         {
-            let mut rows = sqlx::query_as::<_, MessageRow>(
-                "SELECT message_id, campaign_id, recipient, parts, at, status, status_at, error_code FROM messages",
-            )
-            .fetch(&self.pool);
+            let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages");
+            let mut rows = sqlx::query_as::<_, MessageRow>(&sql).fetch(&self.pool);
             while let Some(r) = rows.try_next().await.map_err(|e| lite(ctx, e))? {
                 rc.message(&message_of(r)?);
             }
