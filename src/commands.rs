@@ -3,7 +3,7 @@
 use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
-use smsreport_core::insights::InsightOptions;
+use smsreport_core::insights::{InsightOptions, RecipientFilter};
 use smsreport_core::report::RecipientQuery;
 use smsreport_core::tz::Zone;
 use smsreport_core::{Millis, Row, Store};
@@ -44,8 +44,22 @@ pub async fn run(command: Command, store: Arc<dyn Store>, store_url: &str) -> Re
         Command::Recipients {
             campaign_id,
             status,
+            stale,
+            age,
+            country,
+            as_of,
+            stale_after,
             format,
-        } => recipients(store, &campaign_id, status, format).await,
+        } => {
+            let opts = InsightOptions {
+                as_of: as_of.unwrap_or_else(Millis::now),
+                stale_after_h: stale_after,
+            };
+            let filter =
+                RecipientFilter::from_options(stale, age.as_deref(), country.as_deref(), opts)
+                    .map_err(|e| Failure::Usage(format!("--{e}")))?;
+            recipients(store, &campaign_id, status, &filter, format).await
+        }
         Command::Verify => verify(store).await,
         Command::Demo => demo(store, store_url).await,
         Command::Serve(args) => crate::serve::run(args, store_arc).await,
@@ -109,6 +123,7 @@ async fn recipients(
     store: &dyn Store,
     campaign_id: &str,
     row: Option<Row>,
+    filter: &RecipientFilter,
     format: Format,
 ) -> Result<u8, Failure> {
     let mut query = RecipientQuery {
@@ -118,7 +133,9 @@ async fn recipients(
     };
     // The first page is read before anything is printed, so an unknown campaign prints
     // nothing on standard output.
-    let mut page = store.recipients(campaign_id, &query).await?;
+    let mut page = store
+        .recipients_filtered(campaign_id, &query, filter)
+        .await?;
     let mut out = stdout();
     let mut writer = RecipientsWriter::new(format);
     writer.begin(&mut out)?;
@@ -129,7 +146,9 @@ async fn recipients(
             Some(next) => {
                 out.flush()?;
                 query.after = Some(next);
-                page = store.recipients(campaign_id, &query).await?;
+                page = store
+                    .recipients_filtered(campaign_id, &query, filter)
+                    .await?;
             }
         }
     }

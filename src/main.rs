@@ -82,6 +82,25 @@ pub enum Command {
         /// Only messages counted in this report row.
         #[arg(long, value_name = "ROW", value_parser = parse_row)]
         status: Option<Row>,
+        /// Only messages awaiting a final receipt for --stale-after hours or more, as of
+        /// --as-of (docs/rules.md, "Insights").
+        #[arg(long)]
+        stale: bool,
+        /// Only messages awaiting a final receipt of this age: under_1h, 1h_to_6h,
+        /// 6h_to_24h, 24h_to_72h or over_72h (as of --as-of).
+        #[arg(long, value_name = "BUCKET")]
+        age: Option<String>,
+        /// Only messages to this country: a region (KZ), a calling code (+882) or one row
+        /// of the report's countries exactly (+882/001).
+        #[arg(long, value_name = "COUNTRY")]
+        country: Option<String>,
+        /// Ages as of this moment (RFC 3339); now without it.
+        #[arg(long, value_name = "TIME", value_parser = parse_as_of)]
+        as_of: Option<Millis>,
+        /// Waiting this many hours or more is stale (1 to 8760).
+        #[arg(long, value_name = "HOURS", value_parser = InsightOptions::parse_stale_after,
+              default_value_t = DEFAULT_STALE_AFTER_H)]
+        stale_after: u32,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },

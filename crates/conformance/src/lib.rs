@@ -177,6 +177,80 @@ pub async fn worked_example_insights(store: &dyn Store) {
     verify_passes(store).await;
 }
 
+/// The drill-down's insight filters on `insights.ndjson`, as of 2026-03-10T00:00:00Z:
+/// waiting ages (each bucket, stale after 24 h), countries (a region, a calling code, an
+/// exact row, no calling code), combined with a report row, and paged.
+pub async fn recipients_by_insight_filters(store: &dyn Store) {
+    use smsreport_core::insights::{CountryFilter, RecipientFilter, WaitingFilter};
+    ingest_expecting(store, INSIGHTS, counts(26, 0, 0), "insights.ndjson").await;
+    let as_of = Millis::parse("2026-03-10T00:00:00Z").unwrap();
+    let ids = |row: Option<Row>, f: RecipientFilter| async move {
+        let q = RecipientQuery {
+            row,
+            ..RecipientQuery::default()
+        };
+        let page = store
+            .recipients_filtered("world", &q, &f)
+            .await
+            .expect("recipients");
+        assert_eq!(page.next, None);
+        page.items
+            .into_iter()
+            .map(|r| r.message_id)
+            .collect::<Vec<_>>()
+    };
+    let age = |b: &str| RecipientFilter {
+        waiting: Some(WaitingFilter::age(as_of, b).unwrap()),
+        country: None,
+    };
+    // w11 was submitted after as_of (age 0); w6 is 1 h old, w10 6 h, w7 24 h, w8 49 h.
+    assert_eq!(ids(None, age("under_1h")).await, ["w11"]);
+    assert_eq!(ids(None, age("1h_to_6h")).await, ["w6"]);
+    assert_eq!(ids(None, age("6h_to_24h")).await, ["w10"]);
+    assert_eq!(ids(None, age("24h_to_72h")).await, ["w7", "w8"]);
+    assert!(ids(None, age("over_72h")).await.is_empty());
+    let stale = RecipientFilter {
+        waiting: Some(WaitingFilter::stale(InsightOptions {
+            as_of,
+            stale_after_h: 24,
+        })),
+        country: None,
+    };
+    assert_eq!(ids(None, stale.clone()).await, ["w7", "w8"]);
+    assert_eq!(ids(Some(Row::Undelivered), stale.clone()).await, ["w7"]);
+    assert!(ids(Some(Row::Delivered), stale).await.is_empty());
+    let country = |c: &str| RecipientFilter {
+        waiting: None,
+        country: Some(CountryFilter::parse(c).unwrap()),
+    };
+    assert_eq!(ids(None, country("KZ")).await, ["w5"]);
+    assert_eq!(ids(None, country("+7")).await, ["w4", "w5"]);
+    assert_eq!(ids(None, country("+1/CA")).await, ["w3"]);
+    assert_eq!(ids(None, country("+882/001")).await, ["w10"]);
+    assert_eq!(ids(None, country("ZZ")).await, ["w7"]);
+    assert_eq!(ids(None, country("-/ZZ")).await, ["w7"]);
+    assert!(ids(None, country("DE")).await.is_empty(), "DE only clicked");
+    assert_eq!(ids(None, country("LV")).await, ["w1", "w11", "w8", "w9"]);
+    assert_eq!(ids(Some(Row::Errors), country("LV")).await, ["w9"]);
+    let both = RecipientFilter {
+        waiting: Some(WaitingFilter::age(as_of, "24h_to_72h").unwrap()),
+        country: Some(CountryFilter::parse("LV").unwrap()),
+    };
+    assert_eq!(ids(None, both).await, ["w8"]);
+    // Paged: one at a time, the cursor carries on within the filter.
+    let f = country("+7");
+    let mut q = RecipientQuery {
+        limit: 1,
+        ..RecipientQuery::default()
+    };
+    let first = store.recipients_filtered("world", &q, &f).await.unwrap();
+    assert_eq!(first.items[0].message_id, "w4");
+    q.after = first.next;
+    let second = store.recipients_filtered("world", &q, &f).await.unwrap();
+    assert_eq!(second.items[0].message_id, "w5");
+    assert_eq!(second.next, None);
+}
+
 /// `rules-1` then `rules-2` give `rules.expected.json`; exactly the lines of
 /// `rules-2.rejected` are rejected, in order, each with a reason.
 pub async fn worked_example_rules(store: &dyn Store) {
@@ -1029,6 +1103,7 @@ macro_rules! suite {
     ($($then:tt)*) => {
         $crate::suite_expand! { [$($then)*]
             checks: worked_example_basic, worked_example_rules, worked_example_insights,
+                recipients_by_insight_filters,
                 rejections_name_the_field,
                 reingest_is_all_duplicates, unknown_campaign_is_not_found,
                 status_before_message_counts, recipients_page_and_filter,

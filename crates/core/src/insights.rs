@@ -366,6 +366,192 @@ fn empty_row(k: &Country) -> CountryRow {
     }
 }
 
+/// Which countries a drill-down shows: a region (`KZ`), a calling code (`+882`), or one
+/// row exactly (`+882/001`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CountryFilter {
+    /// Every message whose region is this one.
+    Region(String),
+    /// Every message whose calling code is this one.
+    Code(u16),
+    /// One row of `by_country`.
+    Exact(Country),
+}
+
+impl CountryFilter {
+    /// Reads `KZ`, `+882` or `+882/001` (a `-` code is "no calling code": `-/ZZ`).
+    pub fn parse(s: &str) -> Result<CountryFilter, String> {
+        let bad = || {
+            format!("country: {s:?} is not a region (KZ), a calling code (+882) or both (+882/001)")
+        };
+        // libphonenumber's regions: two letters, or 001 (non-geographic).
+        let region_ok =
+            |r: &str| (r.len() == 2 && r.bytes().all(|b| b.is_ascii_alphabetic())) || r == "001";
+        let code = |c: &str| -> Result<Option<u16>, String> {
+            match c {
+                "-" => Ok(None),
+                c => match c.strip_prefix('+').map(str::parse::<u16>) {
+                    Some(Ok(n)) if (1..=999).contains(&n) => Ok(Some(n)),
+                    _ => Err(bad()),
+                },
+            }
+        };
+        match s.split_once('/') {
+            Some((c, r)) if region_ok(r) => Ok(CountryFilter::Exact(Country {
+                code: code(c)?,
+                region: r.to_ascii_uppercase(),
+            })),
+            Some(_) => Err(bad()),
+            None if s.starts_with('+') => code(s)?.map(CountryFilter::Code).ok_or_else(bad),
+            None if region_ok(s) => Ok(CountryFilter::Region(s.to_ascii_uppercase())),
+            None => Err(bad()),
+        }
+    }
+
+    /// Whether a message of this country is shown.
+    pub fn matches(&self, c: &Country) -> bool {
+        match self {
+            CountryFilter::Region(r) => c.region == *r,
+            CountryFilter::Code(n) => c.code == Some(*n),
+            CountryFilter::Exact(x) => c == x,
+        }
+    }
+}
+
+/// The insight filters of the drill-down (docs/rules.md, "Recipients drill-down"):
+/// messages awaiting a final receipt of an age range, and countries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecipientFilter {
+    /// Only messages awaiting a final receipt (`queued`, `sent`, `undelivered`) whose age
+    /// in whole hours as of `as_of` is in `min_age_h..=max_age_h`.
+    pub waiting: Option<WaitingFilter>,
+    /// Only messages of these countries.
+    pub country: Option<CountryFilter>,
+}
+
+impl RecipientFilter {
+    /// The filters as a user gives them (the CLI's `--stale`, `--age`, `--country`, the
+    /// API's `?stale=true`, `?age=`, `?country=`), with ages as `opts` says; a bad age
+    /// bucket or country is an error naming the parameter.
+    pub fn from_options(
+        stale: bool,
+        age: Option<&str>,
+        country: Option<&str>,
+        opts: InsightOptions,
+    ) -> Result<RecipientFilter, String> {
+        let stale = stale.then(|| WaitingFilter::stale(opts));
+        let age = age.map(|b| WaitingFilter::age(opts.as_of, b)).transpose()?;
+        Ok(RecipientFilter {
+            waiting: match (stale, age) {
+                (Some(a), Some(b)) => Some(a.and(b)),
+                (a, b) => a.or(b),
+            },
+            country: country.map(CountryFilter::parse).transpose()?,
+        })
+    }
+}
+
+/// Waiting messages of an age range (see [`RecipientFilter::waiting`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitingFilter {
+    pub as_of: Millis,
+    pub min_age_h: i64,
+    /// `None`: no upper bound.
+    pub max_age_h: Option<i64>,
+}
+
+impl WaitingFilter {
+    /// The stale ones: age ≥ `stale_after_h`.
+    pub fn stale(opts: InsightOptions) -> WaitingFilter {
+        WaitingFilter {
+            as_of: opts.as_of,
+            min_age_h: opts.stale_after_h as i64,
+            max_age_h: None,
+        }
+    }
+
+    /// One of [`AGE_BUCKETS`], by name.
+    pub fn age(as_of: Millis, bucket: &str) -> Result<WaitingFilter, String> {
+        let i = AGE_BUCKETS
+            .iter()
+            .position(|(name, _)| *name == bucket)
+            .ok_or_else(|| {
+                let names: Vec<&str> = AGE_BUCKETS.iter().map(|(n, _)| *n).collect();
+                format!("age: {bucket:?} is not one of {}", names.join(", "))
+            })?;
+        Ok(WaitingFilter {
+            as_of,
+            min_age_h: AGE_BUCKETS[i].1,
+            max_age_h: AGE_BUCKETS.get(i + 1).map(|(_, from)| from - 1),
+        })
+    }
+
+    /// Both ranges at once.
+    pub fn and(self, other: WaitingFilter) -> WaitingFilter {
+        WaitingFilter {
+            as_of: self.as_of,
+            min_age_h: self.min_age_h.max(other.min_age_h),
+            max_age_h: match (self.max_age_h, other.max_age_h) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        }
+    }
+
+    /// The submit times these ages mean, as a half-open range `[from, to)` of
+    /// milliseconds (`None`: unbounded). Age 0 includes every message submitted after
+    /// `as_of`.
+    pub fn submitted(&self) -> (Option<i64>, Option<i64>) {
+        let now_h = hour_of(self.as_of);
+        let to = (self.min_age_h > 0).then(|| (now_h - self.min_age_h + 1) * MS_PER_HOUR);
+        let from = self.max_age_h.map(|max| (now_h - max) * MS_PER_HOUR);
+        (from, to)
+    }
+}
+
+/// What a store's drill-down read must select: messages whose current status is one of
+/// `statuses`, submitted within `submitted` (`[from, to)`, `None` unbounded), of the
+/// countries `country` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageFilter {
+    pub statuses: Vec<Status>,
+    pub submitted: (Option<i64>, Option<i64>),
+    pub country: Option<CountryFilter>,
+}
+
+impl MessageFilter {
+    /// The filter of a report row (all statuses without one) and the insight filters.
+    pub fn new(row: Option<crate::status::Row>, f: &RecipientFilter) -> MessageFilter {
+        let mut statuses: Vec<Status> = row.map_or(Status::ALL.to_vec(), |r| r.statuses().to_vec());
+        let mut submitted = (None, None);
+        if let Some(w) = &f.waiting {
+            statuses.retain(|s| s.phase() < 3);
+            if w.max_age_h.is_some_and(|max| max < w.min_age_h) {
+                statuses.clear();
+            }
+            submitted = w.submitted();
+        }
+        MessageFilter {
+            statuses,
+            submitted,
+            country: f.country.clone(),
+        }
+    }
+
+    /// Whether a stored message is selected.
+    pub fn matches(&self, m: &MessageRecord) -> bool {
+        self.statuses.contains(&m.current())
+            && self.submitted.0.is_none_or(|from| m.at.0 >= from)
+            && self.submitted.1.is_none_or(|to| m.at.0 < to)
+            && self.country.as_ref().is_none_or(|c| c.matches(&m.country))
+    }
+
+    /// Whether it selects by more than status.
+    pub fn is_by_status_only(&self) -> bool {
+        self.submitted == (None, None) && self.country.is_none()
+    }
+}
+
 /// Upgrading a store written before insights (store format 1): its stored messages lack
 /// a country and its campaigns the insight counters. A backend's upgrade reads every
 /// stored message in the old form, stores [`v1::MessageState::upgrade`]'s answer, and
@@ -484,6 +670,47 @@ mod tests {
         assert_eq!(c("+8821234567"), (Some(882), "001".into()));
         assert_eq!(c("+9991234567890"), (None, "ZZ".into()));
         assert_eq!(c("+4915112345678"), (Some(49), "DE".into()));
+    }
+
+    #[test]
+    fn country_filters() {
+        let lv = Country::of("+37120000001");
+        assert!(CountryFilter::parse("LV").unwrap().matches(&lv));
+        assert!(CountryFilter::parse("lv").unwrap().matches(&lv));
+        assert!(CountryFilter::parse("+371").unwrap().matches(&lv));
+        assert!(CountryFilter::parse("+371/LV").unwrap().matches(&lv));
+        assert!(!CountryFilter::parse("+371/EE").unwrap().matches(&lv));
+        assert!(!CountryFilter::parse("+7").unwrap().matches(&lv));
+        let none = Country::of("+9991234567890");
+        assert!(CountryFilter::parse("-/ZZ").unwrap().matches(&none));
+        assert!(CountryFilter::parse("ZZ").unwrap().matches(&none));
+        for bad in ["", "+", "+0", "+1000", "371", "LVA1", "+371/", "x/y/z"] {
+            assert!(CountryFilter::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn waiting_ages_as_submit_times() {
+        let as_of = Millis::parse("2026-03-10T00:00:00Z").unwrap();
+        let h = |s: &str| Millis::parse(s).unwrap().0;
+        // 24h_to_72h: submitted from 72 h before the hour of as_of, up to 23 h before it.
+        let w = WaitingFilter::age(as_of, "24h_to_72h").unwrap();
+        assert_eq!(
+            w.submitted(),
+            (
+                Some(h("2026-03-07T01:00:00Z")),
+                Some(h("2026-03-09T01:00:00Z"))
+            )
+        );
+        // under_1h: the hour of as_of and anything later.
+        let w = WaitingFilter::age(as_of, "under_1h").unwrap();
+        assert_eq!(w.submitted(), (Some(h("2026-03-10T00:00:00Z")), None));
+        let stale = WaitingFilter::stale(InsightOptions {
+            as_of,
+            stale_after_h: 24,
+        });
+        assert_eq!(stale.submitted(), (None, Some(h("2026-03-09T01:00:00Z"))));
+        assert!(WaitingFilter::age(as_of, "2h").is_err());
     }
 
     #[test]

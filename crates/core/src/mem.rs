@@ -16,8 +16,8 @@ use crate::engine::{
     apply, CampaignDef, Changes, ClickKey, ClickRecord, Counter, Loaded, MessageRecord,
     MessageState, Needs, Outcome, UniquePair,
 };
+use crate::insights::MessageFilter;
 use crate::report::{CampaignTotals, Recount};
-use crate::status::{Row, Status};
 use crate::store::{edges_from_rows, LinkSave, StoredLinks};
 use crate::{Event, Millis, Store, StoreError, TrackedLink};
 
@@ -207,12 +207,11 @@ impl Store for MemStore {
     async fn messages(
         &self,
         campaign_id: &str,
-        row: Option<Row>,
+        filter: &MessageFilter,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
         let state = self.state();
-        let statuses: &[Status] = row.map_or(&Status::ALL, |r| r.statuses());
         let from = match after {
             Some(a) => std::ops::Bound::Excluded(a.to_owned()),
             None => std::ops::Bound::Unbounded,
@@ -221,7 +220,7 @@ impl Store for MemStore {
             .messages
             .range((from, std::ops::Bound::Unbounded))
             .filter_map(|(_, m)| m.record.as_ref())
-            .filter(|m| m.campaign_id == campaign_id && statuses.contains(&m.current()))
+            .filter(|m| m.campaign_id == campaign_id && filter.matches(m))
             .take(limit)
             .map(|m| {
                 let clicks = state

@@ -6,12 +6,11 @@ use async_trait::async_trait;
 
 use crate::engine::{CampaignCounter, CampaignDef, MessageRecord, Outcome};
 use crate::event::Event;
-use crate::insights::InsightOptions;
+use crate::insights::{InsightOptions, MessageFilter, RecipientFilter};
 use crate::report::{
     compare, sort_newest_first, CampaignCounters, CampaignSummary, CampaignTotals, ListTotals,
     RecipientPage, RecipientQuery, RecipientRow, Recount, Report, VerifyReport,
 };
-use crate::status::Row;
 use crate::time::Millis;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -236,12 +235,12 @@ pub trait Store: Send + Sync + Debug {
     async fn edge_clicks(&self, campaign_id: &str) -> Result<BTreeMap<Millis, i64>, StoreError>;
 
     /// Up to `limit` messages of a campaign whose `message_id` sorts (bytewise) after
-    /// `after`, counted in `row` if one is given, in `message_id` order, each with its
-    /// recipient's human clicks in the campaign.
+    /// `after` and that `filter` selects ([`MessageFilter::matches`]), in `message_id`
+    /// order, each with its recipient's human clicks in the campaign.
     async fn messages(
         &self,
         campaign_id: &str,
-        row: Option<Row>,
+        filter: &MessageFilter,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(MessageRecord, i64)>, StoreError>;
@@ -312,6 +311,18 @@ pub trait Store: Send + Sync + Debug {
         campaign_id: &str,
         q: &RecipientQuery,
     ) -> Result<RecipientPage, StoreError> {
+        self.recipients_filtered(campaign_id, q, &RecipientFilter::default())
+            .await
+    }
+
+    /// One page of the drill-down, narrowed by the insight filters (waiting age,
+    /// country) as well; errors as for [`Store::recipients`].
+    async fn recipients_filtered(
+        &self,
+        campaign_id: &str,
+        q: &RecipientQuery,
+        f: &RecipientFilter,
+    ) -> Result<RecipientPage, StoreError> {
         if !(1..=10_000).contains(&q.limit) {
             return Err(StoreError::Invalid(format!(
                 "limit must be 1 to 10000, not {}",
@@ -322,7 +333,12 @@ pub trait Store: Send + Sync + Debug {
             return Err(StoreError::no_campaign(campaign_id));
         }
         let mut rows = self
-            .messages(campaign_id, q.row, q.after.as_deref(), q.limit + 1)
+            .messages(
+                campaign_id,
+                &MessageFilter::new(q.row, f),
+                q.after.as_deref(),
+                q.limit + 1,
+            )
             .await?;
         let next = if rows.len() > q.limit {
             rows.truncate(q.limit);

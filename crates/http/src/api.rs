@@ -10,9 +10,10 @@ use serde::Serialize;
 use smsreport_core::event::{check_id, Event, MessageEvent, RejectionKind};
 use smsreport_core::gateway::Params;
 use smsreport_core::ingest::{ingest_events, split_lines, Summary};
+use smsreport_core::insights::{InsightOptions, RecipientFilter, DEFAULT_STALE_AFTER_H};
 use smsreport_core::report::RecipientQuery;
 use smsreport_core::tz::Zone;
-use smsreport_core::{Outcome, Row};
+use smsreport_core::{Millis, Outcome, Row};
 
 use crate::links;
 use crate::{json_response, now, ApiError, AppState};
@@ -190,10 +191,45 @@ pub(crate) async fn recipients(
         after: q.get("after").filter(|a| !a.is_empty()).map(str::to_owned),
         limit,
     };
+    let filter = recipient_filter(&q)?;
     Ok(json_response(
         StatusCode::OK,
-        &st.store.recipients(&id, &query).await?,
+        &st.store.recipients_filtered(&id, &query, &filter).await?,
     ))
+}
+
+/// The drill-down's insight filters from `?stale=true`, `?age=`, `?country=`, with ages
+/// as of `?as_of=` (now without it) and stale after `?stale_after_h=` (72); a bad value
+/// is a `400` naming the parameter.
+pub(crate) fn recipient_filter(q: &Params) -> Result<RecipientFilter, ApiError> {
+    let nonempty = |k: &str| q.get(k).filter(|v| !v.is_empty());
+    let as_of = match nonempty("as_of") {
+        None => Millis::now(),
+        Some(s) => Millis::parse(s).map_err(|e| ApiError::bad_request(format!("as_of: {e}")))?,
+    };
+    let stale_after_h = match nonempty("stale_after_h") {
+        None => DEFAULT_STALE_AFTER_H,
+        Some(s) => InsightOptions::parse_stale_after(s).map_err(ApiError::bad_request)?,
+    };
+    let stale = match nonempty("stale") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(s) => {
+            return Err(ApiError::bad_request(format!(
+                "stale: {s:?} is not true or false"
+            )))
+        }
+    };
+    RecipientFilter::from_options(
+        stale,
+        nonempty("age"),
+        nonempty("country"),
+        InsightOptions {
+            as_of,
+            stale_after_h,
+        },
+    )
+    .map_err(ApiError::bad_request)
 }
 
 /// The most messages one registration request may hold.

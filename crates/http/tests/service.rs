@@ -1194,7 +1194,7 @@ async fn a_failing_store_is_503_not_500() {
 mod failing {
     use smsreport_core::engine::MessageRecord;
     use smsreport_core::report::{CampaignTotals, Recount};
-    use smsreport_core::{Event, Outcome, Row, Store, StoreError, TrackedLink};
+    use smsreport_core::{Event, Outcome, Store, StoreError, TrackedLink};
 
     /// A store whose every call fails, as a store whose server is down.
     #[derive(Debug)]
@@ -1221,7 +1221,7 @@ mod failing {
         async fn messages(
             &self,
             _: &str,
-            _: Option<Row>,
+            _: &smsreport_core::insights::MessageFilter,
             _: Option<&str>,
             _: usize,
         ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {

@@ -38,9 +38,10 @@ use smsreport_core::engine::{
     apply, CampaignDef, Changes, Counter, Loaded, MessageRecord, MessageState, Needs, Outcome,
     EDGE_NAMES_END, EDGE_NAMES_START,
 };
+use smsreport_core::insights::MessageFilter;
 use smsreport_core::report::{CampaignTotals, Recount};
 use smsreport_core::store::{edges_from_rows, LinkSave, StoredLinks};
-use smsreport_core::{Event, Millis, Row, Status, Store, StoreError, TrackedLink};
+use smsreport_core::{Event, Millis, Status, Store, StoreError, TrackedLink};
 
 /// The version of the layout above. A store written with a newer one is refused; one
 /// written with format 1 (before insights) is upgraded when opened
@@ -394,16 +395,19 @@ impl Inner {
         edges_from_rows(rows)
     }
 
+    /// The drill-down: each selected status's range of the `Q` index from the cursor,
+    /// merged. With only a status filter, the first `limit` ids of each range; with an
+    /// insight filter, each range is read until `limit` of its messages match.
     fn messages(
         &self,
         campaign_id: &str,
-        row: Option<Row>,
+        filter: &MessageFilter,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
-        let statuses: &[Status] = row.map_or(&Status::ALL, |r| r.statuses());
-        let mut ids: Vec<Vec<u8>> = Vec::new();
-        for s in statuses {
+        let by_status_only = filter.is_by_status_only();
+        let mut found: Vec<(Vec<u8>, Option<MessageRecord>)> = Vec::new();
+        for s in &filter.statuses {
             let p = prefix(b'Q', &[campaign_id.as_bytes(), &[s.rank()]]);
             let mut start = p.clone();
             let lower = match after {
@@ -413,33 +417,38 @@ impl Inner {
                 }
                 None => Bound::Included(start),
             };
-            for r in self
-                .db
-                .range::<Vec<u8>, _>((lower, Bound::Unbounded))
-                .take(limit)
-            {
+            let mut taken = 0;
+            for r in self.db.range::<Vec<u8>, _>((lower, Bound::Unbounded)) {
                 let (k, _) = r.map_err(|e| backend("scanning the sled store", e))?;
-                if !k.starts_with(&p) {
+                if !k.starts_with(&p) || taken == limit {
                     break;
                 }
-                ids.push(k[p.len()..].to_vec());
+                let id = k[p.len()..].to_vec();
+                if by_status_only {
+                    // Read only the messages of the page, once merged.
+                    found.push((id, None));
+                    taken += 1;
+                    continue;
+                }
+                let m = self.message_of_index(&id)?;
+                if filter.matches(&m) {
+                    found.push((id, Some(m)));
+                    taken += 1;
+                }
             }
         }
-        ids.sort();
-        ids.truncate(limit);
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found.truncate(limit);
+        let found = found
+            .into_iter()
+            .map(|(id, m)| match m {
+                Some(m) => Ok(m),
+                None => self.message_of_index(&id),
+            })
+            .collect::<Result<Vec<MessageRecord>, StoreError>>()?;
         let mut clicks: HashMap<String, i64> = HashMap::new();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let v = self.get(&key(b'M', &[&id]))?.ok_or_else(|| {
-                StoreError::Corrupt("the drill-down index names a missing message".into())
-            })?;
-            let m = dec::<MessageState>("a message", &v)?
-                .record
-                .ok_or_else(|| {
-                    StoreError::Corrupt(
-                        "the drill-down index names a message that never arrived".into(),
-                    )
-                })?;
+        let mut out = Vec::with_capacity(found.len());
+        for m in found {
             let n = match clicks.get(&m.recipient) {
                 Some(n) => *n,
                 None => {
@@ -457,6 +466,16 @@ impl Inner {
             out.push((m, n));
         }
         Ok(out)
+    }
+
+    /// The message a drill-down index entry names.
+    fn message_of_index(&self, id: &[u8]) -> Result<MessageRecord, StoreError> {
+        let v = self.get(&key(b'M', &[id]))?.ok_or_else(|| {
+            StoreError::Corrupt("the drill-down index names a missing message".into())
+        })?;
+        dec::<MessageState>("a message", &v)?.record.ok_or_else(|| {
+            StoreError::Corrupt("the drill-down index names a message that never arrived".into())
+        })
     }
 
     fn recount(&self) -> Result<Recount, StoreError> {
@@ -598,12 +617,13 @@ impl Store for SledStore {
     async fn messages(
         &self,
         campaign_id: &str,
-        row: Option<Row>,
+        filter: &MessageFilter,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
         let (id, after) = (campaign_id.to_owned(), after.map(str::to_owned));
-        self.blocking(move |inner| inner.messages(&id, row, after.as_deref(), limit))
+        let filter = filter.clone();
+        self.blocking(move |inner| inner.messages(&id, &filter, after.as_deref(), limit))
             .await
     }
 

@@ -255,6 +255,42 @@ pub(crate) const UPGRADE_MESSAGES: &str =
 pub(crate) const UPGRADE_CLICKS: &str = "SELECT campaign_id, recipient, bot FROM event_clicks \
     UNION ALL SELECT campaign_id, recipient, bot FROM clicks";
 
+/// A drill-down's country filter as query parameters: `region = ?` when `region` is
+/// given, and `country_code IS ?code` (null-safe) when `by_code`.
+pub(crate) struct CountryParams {
+    pub region: Option<String>,
+    pub by_code: bool,
+    pub code: Option<i64>,
+}
+
+impl CountryParams {
+    pub(crate) fn of(f: &smsreport_core::insights::MessageFilter) -> CountryParams {
+        use smsreport_core::insights::CountryFilter;
+        match &f.country {
+            None => CountryParams {
+                region: None,
+                by_code: false,
+                code: None,
+            },
+            Some(CountryFilter::Region(r)) => CountryParams {
+                region: Some(r.clone()),
+                by_code: false,
+                code: None,
+            },
+            Some(CountryFilter::Code(c)) => CountryParams {
+                region: None,
+                by_code: true,
+                code: Some(i64::from(*c)),
+            },
+            Some(CountryFilter::Exact(c)) => CountryParams {
+                region: Some(c.region.clone()),
+                by_code: true,
+                code: c.code.map(i64::from),
+            },
+        }
+    }
+}
+
 /// A message's country columns: (country_code, region).
 pub(crate) fn country_columns(c: &Country) -> (Option<i64>, String) {
     (c.code.map(i64::from), c.region.clone())

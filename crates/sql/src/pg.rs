@@ -10,18 +10,19 @@ use smsreport_core::engine::{
     apply, Changes, ClickKey, ClickRecord, Counter, Loaded, MessageRecord, MessageState, Needs,
     Outcome,
 };
+use smsreport_core::insights::MessageFilter;
 use smsreport_core::report::{CampaignTotals, Recount};
 use smsreport_core::store::{edges_from_rows, LinkSave, StoredLinks};
-use smsreport_core::{Event, Millis, Row, Status, StatusKey, Store, StoreError, TrackedLink};
+use smsreport_core::{Event, Millis, Status, StatusKey, Store, StoreError, TrackedLink};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 
 use crate::{
     assemble, campaign_of, corrupt, country_columns, key_hash, key_of, link_of, links_json,
-    message_clicks_of, message_of, newer, status_columns, CampaignRow, LinkRow, MessageClicksRow,
-    MessageRow, Upgrade, DEFAULT_CONNECT_TIMEOUT, FORMAT, MESSAGE_COLUMNS, UPGRADE_CLICKS,
-    UPGRADE_MESSAGES,
+    message_clicks_of, message_of, newer, status_columns, CampaignRow, CountryParams, LinkRow,
+    MessageClicksRow, MessageRow, Upgrade, DEFAULT_CONNECT_TIMEOUT, FORMAT, MESSAGE_COLUMNS,
+    UPGRADE_CLICKS, UPGRADE_MESSAGES,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -1142,12 +1143,12 @@ impl Store for PgStore {
     async fn messages(
         &self,
         campaign_id: &str,
-        row: Option<Row>,
+        filter: &MessageFilter,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
-        let statuses: &[Status] = row.map_or(&Status::ALL, |r| r.statuses());
-        let ranks: Vec<i64> = statuses.iter().map(|s| s.rank() as i64).collect();
+        let ranks: Vec<i64> = filter.statuses.iter().map(|s| s.rank() as i64).collect();
+        let c = CountryParams::of(filter);
         let rows: Vec<MessageClicksRow> =
             sqlx::query_as(
                 // Up to `limit` from each status's range of messages_by_row, merged: no
@@ -1159,6 +1160,9 @@ impl Store for PgStore {
                      SELECT x.message_id, x.campaign_id, x.recipient, x.parts, x.at, x.status, \
                      x.status_at, x.error_code, x.country_code, x.region FROM messages x \
                      WHERE x.campaign_id = $1 AND x.row_rank = r.rank AND x.message_id > $3 \
+                     AND ($5::int8 IS NULL OR x.at >= $5) AND ($6::int8 IS NULL OR x.at < $6) \
+                     AND ($7::text IS NULL OR x.region = $7) \
+                     AND (NOT $8 OR x.country_code IS NOT DISTINCT FROM $9::int8) \
                      ORDER BY x.message_id LIMIT $4) p \
                    ORDER BY p.message_id LIMIT $4) m \
                  LEFT JOIN recipient_clicks rc ON rc.campaign_id = m.campaign_id AND rc.recipient = m.recipient \
@@ -1168,6 +1172,11 @@ impl Store for PgStore {
             .bind(&ranks)
             .bind(after.unwrap_or(""))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(filter.submitted.0)
+            .bind(filter.submitted.1)
+            .bind(c.region)
+            .bind(c.by_code)
+            .bind(c.code)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| pg(format!("reading the messages of campaign {campaign_id:?}"), e))?;

@@ -11,9 +11,10 @@ use serde_json::{json, Value};
 use smsreport_core::engine::{
     apply, Changes, ClickKey, ClickRecord, Counter, Loaded, MessageRecord, Needs, Outcome,
 };
+use smsreport_core::insights::MessageFilter;
 use smsreport_core::report::{CampaignTotals, Recount};
 use smsreport_core::store::{edges_from_rows, LinkSave, StoredLinks};
-use smsreport_core::{Event, Millis, Row, Status, Store, StoreError, TrackedLink};
+use smsreport_core::{Event, Millis, Store, StoreError, TrackedLink};
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
@@ -24,8 +25,8 @@ use sqlx::Sqlite;
 
 use crate::{
     assemble, campaign_of, country_columns, key_of, link_of, links_json, message_clicks_of,
-    message_of, newer, status_columns, CampaignRow, LinkRow, MessageClicksRow, MessageRow, Upgrade,
-    FORMAT, MESSAGE_COLUMNS, UPGRADE_CLICKS, UPGRADE_MESSAGES,
+    message_of, newer, status_columns, CampaignRow, CountryParams, LinkRow, MessageClicksRow,
+    MessageRow, Upgrade, FORMAT, MESSAGE_COLUMNS, UPGRADE_CLICKS, UPGRADE_MESSAGES,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -729,12 +730,12 @@ impl Store for SqliteStore {
     async fn messages(
         &self,
         campaign_id: &str,
-        row: Option<Row>,
+        filter: &MessageFilter,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
-        let statuses: &[Status] = row.map_or(&Status::ALL, |r| r.statuses());
-        let ranks: Vec<i64> = statuses.iter().map(|s| s.rank() as i64).collect();
+        let ranks: Vec<i64> = filter.statuses.iter().map(|s| s.rank() as i64).collect();
+        let c = CountryParams::of(filter);
         let rows: Vec<MessageClicksRow> =
             sqlx::query_as(
                 "SELECT m.message_id, m.campaign_id, m.recipient, m.parts, m.at, m.status, m.status_at, \
@@ -742,12 +743,19 @@ impl Store for SqliteStore {
                  LEFT JOIN recipient_clicks rc ON rc.campaign_id = m.campaign_id AND rc.recipient = m.recipient \
                  WHERE m.campaign_id = ?1 AND m.row_rank IN (SELECT value FROM json_each(?2)) \
                  AND (?3 IS NULL OR m.message_id > ?3) \
+                 AND (?5 IS NULL OR m.at >= ?5) AND (?6 IS NULL OR m.at < ?6) \
+                 AND (?7 IS NULL OR m.region = ?7) AND (NOT ?8 OR m.country_code IS ?9) \
                  ORDER BY m.message_id LIMIT ?4",
             )
             .bind(campaign_id)
             .bind(js(json!(ranks)))
             .bind(after)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(filter.submitted.0)
+            .bind(filter.submitted.1)
+            .bind(c.region)
+            .bind(c.by_code)
+            .bind(c.code)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| lite(format!("reading the messages of campaign {campaign_id:?}"), e))?;
