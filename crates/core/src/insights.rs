@@ -66,20 +66,29 @@ impl Country {
             region: "ZZ".into(),
         };
         let db = &*phonenumber::metadata::DATABASE;
-        let Ok(number) = phonenumber::parse(None, e164) else {
+        let digits = e164.strip_prefix('+').unwrap_or(e164);
+        // Calling codes are prefix-free: the first 1 to 3 digits that are one are it.
+        let Some((code, regions)) = (1..=3.min(digits.len())).find_map(|n| {
+            let code: u16 = digits.get(..n)?.parse().ok()?;
+            db.region(&code).map(|r| (code, r))
+        }) else {
             return unknown();
         };
-        let code = number.code().value();
-        let Some(regions) = db.by_code(&code) else {
-            return unknown();
-        };
-        let region = match number.metadata(db) {
-            Some(m) => m.id().to_owned(),
-            None => regions
-                .iter()
-                .find(|m| m.is_main_country_for_code())
-                .or(regions.first())
-                .map_or_else(|| "ZZ".to_owned(), |m| m.id().to_owned()),
+        let region = match regions.as_slice() {
+            // One region (or the non-geographic 001): no number pattern to match.
+            [only] => (*only).to_owned(),
+            _ => phonenumber::parse(None, e164)
+                .ok()
+                .and_then(|n| n.metadata(db).map(|m| m.id().to_owned()))
+                .or_else(|| {
+                    db.by_code(&code).and_then(|ms| {
+                        ms.iter()
+                            .find(|m| m.is_main_country_for_code())
+                            .or(ms.first())
+                            .map(|m| m.id().to_owned())
+                    })
+                })
+                .unwrap_or_else(|| "ZZ".to_owned()),
         };
         Country {
             code: Some(code),
