@@ -1,4 +1,4 @@
-//! `smsreport bench` (SPEC §9), run as a real process on small campaigns.
+//! `smsreport bench` (BENCHMARKS.md), run as a real process on small campaigns.
 
 use std::process::Command;
 

@@ -1,4 +1,5 @@
-//! The rules that turn events into stored state (SPEC §2–§4), independent of any backend.
+//! The rules that turn events into stored state (docs/events.md; docs/rules.md, "Delivery
+//! statuses" and "Clicks"), independent of any backend.
 //!
 //! A backend ingests a batch in three steps, inside one transaction of its own:
 //!
@@ -110,7 +111,7 @@ pub struct ClickRecord {
     pub at: Millis,
     pub user_agent: Option<String>,
     pub event_id: Option<String>,
-    /// Whether the user agent marks it as a bot's (SPEC §4).
+    /// Whether the user agent marks it as a bot's (docs/rules.md, "Bots").
     pub bot: bool,
 }
 
@@ -152,7 +153,7 @@ const BOT_MARKERS: [&str; 14] = [
 ];
 
 /// Whether a click with this user agent is a bot's: the agent contains one of the markers
-/// of SPEC §4, ignoring ASCII case. No agent, or an empty one, is a person.
+/// of docs/rules.md, "Bots", ignoring ASCII case. No agent, or an empty one, is a person.
 pub fn is_bot(user_agent: Option<&str>) -> bool {
     let Some(ua) = user_agent else { return false };
     let lower = ua.to_ascii_lowercase();

@@ -1,4 +1,4 @@
-//! Timestamps: RFC 3339 parsing (SPEC §2), UTC milliseconds, calendar months.
+//! Timestamps: RFC 3339 parsing (docs/events.md, "Timestamps"), UTC milliseconds, calendar months.
 
 use std::fmt;
 
@@ -80,7 +80,7 @@ impl Millis {
         (Millis::MIN..=Millis::MAX).contains(&m).then_some(m)
     }
 
-    /// Parses an RFC 3339 date-time as SPEC §2 defines it: `YYYY-MM-DD`, `T`/`t`/space,
+    /// Parses an RFC 3339 date-time as docs/events.md ("Timestamps") defines it: `YYYY-MM-DD`, `T`/`t`/space,
     /// `hh:mm:ss`, an optional fraction (truncated to milliseconds), then `Z`/`z` or
     /// `±hh:mm`. The error says what is wrong, for a rejection reason.
     pub fn parse(s: &str) -> Result<Millis, String> {
