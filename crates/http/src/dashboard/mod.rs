@@ -1,6 +1,6 @@
-//! The dashboard (README.md, "Dashboard"): the campaign list, each campaign's report with its two tabs
-//! (Delivery Statistics, Link Statistics) and its clicks-per-month chart, and the
-//! recipients drill-down with CSV download.
+//! The dashboard (README.md, "Dashboard"): the campaign list, each campaign's report with
+//! its three tabs (Delivery Statistics, Link Statistics with the clicks-per-month chart,
+//! Insights with the latency chart), and the recipients drill-down with CSV download.
 //!
 //! Pages are HTML rendered here (maud, which escapes every interpolated string), with
 //! the stylesheet compiled into the binary and inlined; the chart is inline SVG drawn
