@@ -4,8 +4,10 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+use smsreport_core::insights::Insights;
 use smsreport_core::report::{CampaignSummary, RecipientRow};
 use smsreport_core::Report;
+use smsreport_http::insights::{age_all_stale, age_label, calling_code, row_name};
 
 pub use smsreport_core::csv::{csv_row, report_csv};
 use smsreport_core::csv::{recipient_fields, RECIPIENT_COLUMNS};
@@ -52,7 +54,7 @@ fn lpad(s: &str, w: usize) -> String {
 }
 
 /// The report as aligned text, laid out like Mailigen's report page: the campaign and
-/// its contact list, Delivery Statistics, Link Statistics.
+/// its contact list, Delivery Statistics, Link Statistics; then the insights.
 pub fn report_table(r: &Report, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "SMS campaign   {}  ({})", clean(&r.name), r.campaign_id)?;
     match &r.contact_list {
@@ -227,6 +229,127 @@ pub fn report_table(r: &Report, w: &mut dyn Write) -> io::Result<()> {
                 "█".repeat(len as usize)
             )?;
         }
+    }
+    insights_table(&r.insights, label_w, count_w, w)
+}
+
+/// The insights' three sections (docs/rules.md, "Insights"): delivery latency, messages
+/// awaiting a final receipt, countries.
+fn insights_table(
+    i: &Insights,
+    label_w: usize,
+    count_w: usize,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    let line = |w: &mut dyn Write, label: &str, v: String| {
+        writeln!(w, "  {}{}", pad(label, label_w), lpad(&v, count_w))
+    };
+    let secs = |s: Option<u32>| s.map_or_else(|| "—".to_owned(), |s| format!("≤ {s} s"));
+
+    let l = &i.delivery_latency;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "Delivery latency (delivered messages, status time − submit time)"
+    )?;
+    line(w, "Messages", l.messages.to_string())?;
+    writeln!(
+        w,
+        "  {}p50 {}  p90 {}  p99 {}",
+        pad("Percentiles", label_w),
+        secs(l.p50_s),
+        secs(l.p90_s),
+        secs(l.p99_s)
+    )?;
+    for b in &l.histogram {
+        line(w, &format!("  ≤ {} s", b.le_s), b.messages.to_string())?;
+    }
+
+    let a = &i.awaiting_receipt;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "Awaiting a final receipt (as of {}, stale after {} h)",
+        a.as_of, a.stale_after_h
+    )?;
+    line(w, "Messages", a.messages.to_string())?;
+    for b in &a.by_age {
+        let stale = if age_all_stale(&b.age, a.stale_after_h) {
+            "  stale"
+        } else {
+            ""
+        };
+        writeln!(
+            w,
+            "  {}{}{stale}",
+            pad(&format!("  {}", age_label(&b.age)), label_w),
+            lpad(&b.messages.to_string(), count_w)
+        )?;
+    }
+    line(
+        w,
+        &format!("Stale ({} h or more)", a.stale_after_h),
+        a.stale.to_string(),
+    )?;
+
+    writeln!(w)?;
+    writeln!(w, "Countries")?;
+    if i.by_country.is_empty() {
+        return writeln!(w, "  (no messages)");
+    }
+    const HEAD: [&str; 11] = [
+        "CODE",
+        "REGION",
+        "COUNTRY",
+        "TOTAL",
+        "DELIVERED",
+        "SENT",
+        "QUEUED",
+        "UNDELIVERED",
+        "ERRORS",
+        "OTHER",
+        "CLICKS",
+    ];
+    let rows: Vec<[String; 11]> = i
+        .by_country
+        .iter()
+        .map(|c| {
+            [
+                calling_code(c),
+                c.region.clone(),
+                row_name(c).to_owned(),
+                c.total.to_string(),
+                c.delivered.to_string(),
+                c.sent.to_string(),
+                c.queued.to_string(),
+                c.undelivered.to_string(),
+                c.errors.to_string(),
+                c.other.to_string(),
+                c.clicks.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = HEAD.map(width);
+    for r in &rows {
+        for (k, f) in r.iter().enumerate() {
+            widths[k] = widths[k].max(width(f));
+        }
+    }
+    let fmt = |f: &[String; 11]| {
+        (0..11)
+            .map(|k| {
+                if k >= 3 {
+                    lpad(&f[k], widths[k])
+                } else {
+                    pad(&f[k], widths[k])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    writeln!(w, "  {}", fmt(&HEAD.map(String::from)).trim_end())?;
+    for r in &rows {
+        writeln!(w, "  {}", fmt(r).trim_end())?;
     }
     Ok(())
 }

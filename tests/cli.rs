@@ -227,6 +227,90 @@ fn table_and_csv_show_the_basic_figures() {
     );
 }
 
+/// The insights worked example (docs/rules.md, "Insights") in the table and in CSV, after
+/// the link statistics.
+#[test]
+fn table_and_csv_show_the_insights() {
+    let env = Env::new();
+    env.ingest("insights.ndjson");
+    let at = ["--as-of", "2026-03-10T00:00:00Z", "--stale-after", "24"];
+    let mut args = vec!["report", "world"];
+    args.extend(at);
+    let table = env.ok(&args);
+    let squeeze = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    let lines: Vec<String> = table.lines().map(squeeze).collect();
+    let after = |head: &str, n: usize| -> Vec<String> {
+        let i = lines
+            .iter()
+            .position(|l| l.starts_with(head))
+            .unwrap_or_else(|| panic!("no {head:?} in\n{table}"));
+        lines[i..i + n].to_vec()
+    };
+    let links = lines.iter().position(|l| l.starts_with("Link Statistics"));
+    let latency = lines.iter().position(|l| l.starts_with("Delivery latency"));
+    assert!(links < latency, "{table}");
+    assert_eq!(
+        after("Delivery latency", 7)[1..],
+        [
+            "Messages 5",
+            "Percentiles p50 ≤ 60 s p90 ≤ 604800 s p99 ≤ 604800 s",
+            "≤ 1 s 2",
+            "≤ 60 s 1",
+            "≤ 300 s 1",
+            "≤ 604800 s 1",
+        ]
+    );
+    assert_eq!(
+        after("Awaiting a final receipt", 8),
+        [
+            "Awaiting a final receipt (as of 2026-03-10T00:00:00.000Z, stale after 24 h)",
+            "Messages 5",
+            "Under 1 hour 1",
+            "1 to 6 hours 1",
+            "6 to 24 hours 1",
+            "24 to 72 hours 2 stale",
+            "72 hours or more 0 stale",
+            "Stale (24 h or more) 2",
+        ]
+    );
+    let countries = after("Countries", 11);
+    assert_eq!(
+        countries[1],
+        "CODE REGION COUNTRY TOTAL DELIVERED SENT QUEUED UNDELIVERED ERRORS OTHER CLICKS"
+    );
+    assert_eq!(countries[2], "+371 LV Latvia 4 1 0 2 0 1 0 2");
+    assert_eq!(
+        countries[8],
+        "+882 001 International (non-geographic) 1 0 0 1 0 0 0 0"
+    );
+    assert_eq!(countries[9], "— ZZ Unknown 1 0 0 0 1 0 0 0");
+    assert_eq!(countries[10], "+49 DE Germany 0 0 0 0 0 0 0 1");
+
+    let mut args = vec!["report", "world", "--format", "csv"];
+    args.extend(at);
+    let csv = env.ok(&args);
+    let lines: Vec<&str> = csv.lines().collect();
+    for want in [
+        "delivery_latency,messages,5,",
+        "delivery_latency,p50_s,60,",
+        "delivery_latency,p99_s,604800,",
+        "delivery_latency,le_s:300,1,",
+        "awaiting_receipt,as_of,2026-03-10T00:00:00.000Z,",
+        "awaiting_receipt,stale_after_h,24,",
+        "awaiting_receipt,stale,2,18.2",
+        "awaiting_receipt,age:24h_to_72h,2,18.2",
+        "country:+371/LV,total,4,36.4",
+        "country:+371/LV,clicks,2,",
+        "country:ZZ,undelivered,1,",
+        "country:+49/DE,clicks,1,",
+    ] {
+        assert!(lines.contains(&want), "no {want:?} in\n{csv}");
+    }
+    assert!(!lines
+        .iter()
+        .any(|l| l.starts_with("delivery_latency,le_s:2,")));
+}
+
 #[test]
 fn recipients_lists_messages_and_filters_by_row() {
     let env = Env::new();
@@ -275,6 +359,26 @@ fn recipients_lists_messages_and_filters_by_row() {
 fn bad_usage_exits_2_and_unknown_campaigns_exit_1() {
     let env = Env::new();
     env.ingest("basic.ndjson");
+
+    for (args, says) in [
+        (
+            &["report", "spring-sale", "--stale-after", "0"][..],
+            "stale",
+        ),
+        (
+            &["report", "spring-sale", "--stale-after", "8761"][..],
+            "stale",
+        ),
+        (
+            &["report", "spring-sale", "--as-of", "yesterday"][..],
+            "as-of",
+        ),
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+        assert!(out.stdout.is_empty());
+    }
 
     let bad_row = env.run(&["recipients", "spring-sale", "--status", "bounced"]);
     assert_eq!(bad_row.status.code(), Some(2));

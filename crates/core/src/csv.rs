@@ -30,6 +30,13 @@ pub fn csv_row<S: AsRef<str>>(w: &mut dyn Write, fields: &[S]) -> io::Result<()>
 
 /// The report as `section,metric,value,percent` rows; the metric names are the JSON
 /// report's field names, and `percent` is of the total SMS where it applies.
+///
+/// The insights follow as rows of their own: `delivery_latency` (`messages`, `p50_s`,
+/// `p90_s`, `p99_s`, empty when nothing was delivered, and `le_s:N` for each non-empty
+/// histogram bucket), `awaiting_receipt` (`as_of`, `stale_after_h`, `messages`, `stale`,
+/// and `age:BUCKET` for each of the five age buckets), and a section per country row,
+/// named as the recipients filter names it: `country:+371/LV`, or `country:ZZ` for
+/// numbers without a calling code.
 pub fn report_csv(r: &Report, w: &mut dyn Write) -> io::Result<()> {
     csv_row(w, &["section", "metric", "value", "percent"])?;
     let d = &r.delivery;
@@ -116,6 +123,72 @@ pub fn report_csv(r: &Report, w: &mut dyn Write) -> io::Result<()> {
             m.clicks.to_string(),
             String::new(),
         )?;
+    }
+    let i = &r.insights;
+    let opt = |v: Option<u32>| v.map_or_else(String::new, |v| v.to_string());
+    let lat = &i.delivery_latency;
+    row(
+        "delivery_latency",
+        "messages",
+        lat.messages.to_string(),
+        String::new(),
+    )?;
+    row("delivery_latency", "p50_s", opt(lat.p50_s), String::new())?;
+    row("delivery_latency", "p90_s", opt(lat.p90_s), String::new())?;
+    row("delivery_latency", "p99_s", opt(lat.p99_s), String::new())?;
+    for b in &lat.histogram {
+        row(
+            "delivery_latency",
+            &format!("le_s:{}", b.le_s),
+            b.messages.to_string(),
+            String::new(),
+        )?;
+    }
+    let a = &i.awaiting_receipt;
+    row("awaiting_receipt", "as_of", a.as_of.clone(), String::new())?;
+    row(
+        "awaiting_receipt",
+        "stale_after_h",
+        a.stale_after_h.to_string(),
+        String::new(),
+    )?;
+    row(
+        "awaiting_receipt",
+        "messages",
+        a.messages.to_string(),
+        pct(a.messages),
+    )?;
+    row(
+        "awaiting_receipt",
+        "stale",
+        a.stale.to_string(),
+        pct(a.stale),
+    )?;
+    for b in &a.by_age {
+        row(
+            "awaiting_receipt",
+            &format!("age:{}", b.age),
+            b.messages.to_string(),
+            pct(b.messages),
+        )?;
+    }
+    for c in &i.by_country {
+        let section = match &c.country_code {
+            Some(code) => format!("country:+{code}/{}", c.region),
+            None => format!("country:{}", c.region),
+        };
+        row(&section, "total", c.total.to_string(), pct(c.total))?;
+        for (metric, v) in [
+            ("delivered", c.delivered),
+            ("sent", c.sent),
+            ("queued", c.queued),
+            ("undelivered", c.undelivered),
+            ("errors", c.errors),
+            ("other", c.other),
+            ("clicks", c.clicks),
+        ] {
+            row(&section, metric, v.to_string(), String::new())?;
+        }
     }
     Ok(())
 }

@@ -111,7 +111,25 @@ pub(crate) async fn campaigns(State(st): State<AppState>) -> Result<Response, Ap
     Ok(json_response(StatusCode::OK, &st.store.campaigns().await?))
 }
 
-/// `GET /v1/campaigns/{id}/report?format=json|csv&tz=Area/City`.
+/// The insights' options of a query (docs/rules.md, "Insights"): `?as_of=` an RFC 3339
+/// time (now when absent), `?stale_after_h=` whole hours from 1 to 8760 (72 when
+/// absent); a bad value is a `400` naming the parameter.
+pub(crate) fn insight_options(q: &Params) -> Result<InsightOptions, ApiError> {
+    let mut opts = InsightOptions::now();
+    if let Some(t) = q.get("as_of") {
+        opts.as_of = Millis::parse(t).map_err(|e| {
+            ApiError::bad_request(format!(
+                "as_of: {e} (an RFC 3339 time; write + as %2B in a URL)"
+            ))
+        })?;
+    }
+    if let Some(h) = q.get("stale_after_h") {
+        opts.stale_after_h = InsightOptions::parse_stale_after(h).map_err(ApiError::bad_request)?;
+    }
+    Ok(opts)
+}
+
+/// `GET /v1/campaigns/{id}/report?format=json|csv&tz=Area/City&as_of=TIME&stale_after_h=H`.
 pub(crate) async fn report(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -127,12 +145,13 @@ pub(crate) async fn report(
             )))
         }
     };
+    let opts = insight_options(&q)?;
     let report = match q.get("tz") {
-        None => st.store.report(&id).await?,
+        None => st.store.report_at(&id, opts, None).await?,
         Some(name) => {
             let zone = Zone::get(name).map_err(|e| ApiError::bad_request(format!("tz: {e}")))?;
             st.store
-                .report_with_offset(&id, &move |t| zone.offset_minutes(t))
+                .report_at(&id, opts, Some(&move |t| zone.offset_minutes(t)))
                 .await?
         }
     };

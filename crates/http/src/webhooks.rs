@@ -10,7 +10,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use smsreport_core::event::check_id;
+use smsreport_core::event::{check_id, RejectionKind};
 use smsreport_core::gateway::{self, Callback, LineFormat, Params, Parsed};
 use smsreport_core::ingest::{split_lines, Summary};
 use smsreport_core::{Millis, Outcome, Rejection};
@@ -65,14 +65,6 @@ async fn ingest_one(
         st.metrics.callback(gateway, &Outcome::Rejected(r.clone()));
         ApiError::bad_request(r.reason)
     })?;
-    if let (Some(c), Some(_)) = (&campaign_id, &callback.recipient) {
-        if st.store.totals(c).await?.is_none() {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("campaign_id: no campaign named {c:?}"),
-            ));
-        }
-    }
     let parsed = Parsed {
         callback,
         campaign_id,
@@ -83,6 +75,11 @@ async fn ingest_one(
         .unwrap_or(Outcome::Duplicate);
     st.metrics.callback(gateway, &outcome);
     match outcome {
+        // `?campaign_id=` names no campaign: core rejected the callback before storing
+        // anything of it.
+        Outcome::Rejected(r) if r.kind == RejectionKind::UnknownCampaign => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, r.reason))
+        }
         Outcome::Rejected(r) => Err(ApiError::bad_request(r.reason)),
         o => Ok(o),
     }

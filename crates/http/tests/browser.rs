@@ -2,7 +2,7 @@
 //! store (sled and PostgreSQL) from the real server, the figures in its DOM must be the
 //! JSON report's, a campaign named `<script>alert(1)</script>` must stay text, and the
 //! sled run saves the README's screenshots (`docs/dashboard.png`,
-//! `docs/dashboard-links.png`).
+//! `docs/dashboard-links.png`, `docs/dashboard-insights.png`).
 //!
 //! Chromium is Debian's `chromium` (`.ci/run` installs it), or the program named by
 //! `SMSREPORT_CHROMIUM`. Without it the test fails under `CI=true` and is skipped, with
@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::page::{assert_same, figures, report_figures};
+use common::page::{assert_same, figures, insight_figures, report_figures};
 use common::{config, Server};
 use smsreport_core::{Millis, Store};
 use smsreport_synth::{events, SynthConfig};
@@ -161,6 +161,34 @@ async fn report_page_in_chromium(store: Arc<dyn Store>) {
     assert!(links.contains("<svg class=\"chart\""));
     assert!(links.contains("<span class=\"badge\">Most popular</span>"));
 
+    // The Insights tab as of a fixed moment: its figures are the JSON insights', with
+    // the latency chart and every country by English name.
+    let at = "as_of=2026-03-05T12:00:00Z&stale_after_h=24";
+    let json_at = s
+        .get(&format!("/v1/campaigns/{id}/report?{at}"))
+        .await
+        .json();
+    let insights = dom(
+        &browser,
+        &format!("{base}/campaigns/{id}?tab=insights&{at}"),
+    )
+    .await;
+    let mut shown = figures(&insights);
+    shown.retain(|k, _| k.starts_with("insights."));
+    assert_same(&shown, &insight_figures(&json_at));
+    assert!(insights.contains("aria-current=\"page\">Insights</a>"));
+    assert!(
+        insights.contains("<svg class=\"chart latency\""),
+        "{insights}"
+    );
+    let countries = json_at["insights"]["by_country"].as_array().unwrap();
+    assert!(!countries.is_empty());
+    for c in countries {
+        let region = c["region"].as_str().unwrap();
+        let name = smsreport_http::insights::country_name(region).unwrap();
+        assert!(insights.contains(&format!(">{name}</a>")), "no {name}");
+    }
+
     // The hostile name is text in the switcher, and in its own page; no script element.
     assert!(
         delivery.contains(">&lt;script&gt;alert(1)&lt;/script&gt;</option>"),
@@ -197,6 +225,18 @@ async fn report_page_in_chromium(store: Arc<dyn Store>) {
         &format!("{base}/campaigns/{id}?tab=links"),
         &second,
         1240,
+    )
+    .await;
+    let third = if on_sled {
+        docs.join("dashboard-insights.png")
+    } else {
+        dir.path().join("c.png")
+    };
+    screenshot(
+        &browser,
+        &format!("{base}/campaigns/{id}?tab=insights&{at}"),
+        &third,
+        1400,
     )
     .await;
 }

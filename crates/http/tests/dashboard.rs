@@ -7,15 +7,17 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use common::page::{assert_same, figures, report_figures, shares, unescape};
+use common::page::{assert_same, figures, insight_figures, report_figures, shares, unescape};
 use common::{config, Server};
 use smsreport_core::Store;
 
 const BASIC: &str = include_str!("../../conformance/fixtures/basic.ndjson");
+const INSIGHTS: &str = include_str!("../../conformance/fixtures/insights.ndjson");
 
 on_every_store!(
     report_pages_show_the_json_report,
     report_page_in_a_time_zone,
+    insights_tab_shows_the_json_insights,
     campaign_list_matches_the_api,
     user_strings_are_escaped,
     recipients_are_filtered_paged_and_downloaded,
@@ -107,6 +109,101 @@ async fn report_pages_show_the_json_report(store: Arc<dyn Store>) {
     let page = figures(&html);
     want.retain(|k, _| k.starts_with("delivery.") || k.starts_with("contact_list."));
     assert_same(&page, &want);
+}
+
+/// The Insights tab (docs/rules.md, "Insights") on the worked example: every figure is
+/// the JSON report's, as of the same moment; the chart, the stale buckets set apart,
+/// countries by English name, and links to the recipients of each bucket and country.
+async fn insights_tab_shows_the_json_insights(store: Arc<dyn Store>) {
+    let s = Server::start(store, config()).await;
+    s.events(INSIGHTS).await;
+    let at = "as_of=2026-03-10T00:00:00Z&stale_after_h=24";
+    let json = s
+        .get(&format!("/v1/campaigns/world/report?{at}"))
+        .await
+        .json();
+    let r = s.get(&format!("/campaigns/world?tab=insights&{at}")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let html = r.text();
+    let mut page = figures(&html);
+    page.retain(|k, _| k.starts_with("insights."));
+    let want = insight_figures(&json);
+    assert_same(&page, &want);
+    // By hand, from insights.expected.json.
+    assert_eq!(page["insights.delivery_latency.p50_s"], "60");
+    assert_eq!(page["insights.awaiting_receipt.stale"], "2");
+    assert_eq!(
+        page["insights.awaiting_receipt.as_of"],
+        "2026-03-10T00:00:00.000Z"
+    );
+    assert_eq!(page["insights.by_country.+371/LV.total"], "4");
+    assert_eq!(page["insights.by_country.ZZ.undelivered"], "1");
+    assert_eq!(page["insights.by_country.+49/DE.clicks"], "1");
+
+    assert!(
+        html.contains("aria-current=\"page\">Insights</a>"),
+        "{html}"
+    );
+    assert!(html.contains("<svg class=\"chart latency\""), "{html}");
+    assert!(html.contains(">p50</text>") && html.contains(">p99</text>"));
+    // Countries by English name beside region and calling code.
+    for name in [
+        ">Latvia</a>",
+        ">Kazakhstan</a>",
+        ">International (non-geographic)</a>",
+        ">Unknown</a>",
+        ">Germany</a>",
+    ] {
+        assert!(html.contains(name), "no {name} in {html}");
+    }
+    let base = "/campaigns/world/recipients?";
+    let keep = "&amp;as_of=2026-03-10T00%3A00%3A00Z&amp;stale_after_h=24";
+    assert!(
+        html.contains(&format!("href=\"{base}country=%2B371%2FLV{keep}\"")),
+        "{html}"
+    );
+    assert!(html.contains(&format!("href=\"{base}country=ZZ{keep}\"")));
+    assert!(html.contains(&format!("href=\"{base}stale=true{keep}\"")));
+    for age in [
+        "under_1h",
+        "1h_to_6h",
+        "6h_to_24h",
+        "24h_to_72h",
+        "over_72h",
+    ] {
+        assert!(
+            html.contains(&format!("href=\"{base}age={age}{keep}\"")),
+            "{age}"
+        );
+    }
+    // Stale after 24 h: the two oldest buckets are set apart.
+    assert_eq!(html.matches("class=\"age stale\"").count(), 2, "{html}");
+    // The other tabs keep the moment asked for.
+    assert!(html.contains("href=\"/campaigns/world?tab=links&amp;as_of="));
+
+    // Without ?as_of=: as of now, the countries the same.
+    let now = s.get("/campaigns/world?tab=insights").await.text();
+    let page = figures(&now);
+    assert_eq!(page["insights.awaiting_receipt.stale_after_h"], "72");
+    assert_eq!(page["insights.by_country.+371/LV.clicks"], "2");
+    // Bad values are 400 pages naming the parameter.
+    for q in [
+        "as_of=soon",
+        "stale_after_h=0",
+        "stale_after_h=8761",
+        "stale_after_h=x",
+    ] {
+        let r = s.get(&format!("/campaigns/world?tab=insights&{q}")).await;
+        assert_eq!(r.status, 400, "{q}");
+        let name = q.split('=').next().unwrap();
+        assert!(r.text().contains(&format!("{name}:")), "{q}");
+    }
+    // Nothing delivered, nothing waiting: no chart, a word instead.
+    s.events(r#"{"type":"campaign","campaign_id":"plain","name":"Plain","created_at":"2026-01-01T00:00:00Z"}"#)
+        .await;
+    let plain = s.get("/campaigns/plain?tab=insights").await.text();
+    assert!(plain.contains("Nothing delivered yet."));
+    assert!(plain.contains("aria-current=\"page\">Insights</a>"));
 }
 
 async fn report_page_in_a_time_zone(store: Arc<dyn Store>) {

@@ -11,12 +11,15 @@ use smsreport_http::{twilio_signature, Config};
 
 const BASIC: &str = include_str!("../../conformance/fixtures/basic.ndjson");
 const BASIC_REPORT: &str = include_str!("../../conformance/fixtures/basic.expected.json");
+const INSIGHTS: &str = include_str!("../../conformance/fixtures/insights.ndjson");
+const INSIGHTS_REPORT: &str = include_str!("../../conformance/fixtures/insights.expected.json");
 
 on_every_store!(
     events_are_ingested_and_counted,
     events_body_rules,
     campaigns_report_and_csv,
     report_in_a_time_zone,
+    report_insights_as_of,
     recipients_are_paged,
     bearer_token_guards_v1,
     messages_get_tracked_links,
@@ -60,11 +63,36 @@ async fn events_are_ingested_and_counted(store: Arc<dyn Store>) {
     let again = s.events(BASIC).await;
     assert_eq!(again["ingested"], 0);
     assert_eq!(again["duplicates"], lines);
-    // The report is the spec's worked example.
-    let r = s.get("/v1/campaigns/spring-sale/report").await;
+    // The report is the worked example (docs/rules.md, "The report"), with the insights
+    // of docs/rules.md, "Insights", as of the moment that example is answered at.
+    let r = s
+        .get("/v1/campaigns/spring-sale/report?as_of=2026-03-05T00:00:00Z")
+        .await;
     assert_eq!(r.status, 200);
+    let mut got = r.json();
+    let insights = got.as_object_mut().unwrap().remove("insights");
     let want: Value = serde_json::from_str(BASIC_REPORT).unwrap();
-    assert_eq!(r.json(), want);
+    assert_eq!(got, want);
+    assert_eq!(
+        insights,
+        Some(json!({
+            "delivery_latency": {
+                "messages": 2, "p50_s": 10, "p90_s": 10, "p99_s": 10,
+                "histogram": [{"le_s": 10, "messages": 2}]
+            },
+            "awaiting_receipt": {
+                "as_of": "2026-03-05T00:00:00.000Z", "stale_after_h": 72,
+                "messages": 2, "stale": 2,
+                "by_age": [{"age": "under_1h", "messages": 0}, {"age": "1h_to_6h", "messages": 0},
+                           {"age": "6h_to_24h", "messages": 0}, {"age": "24h_to_72h", "messages": 0},
+                           {"age": "over_72h", "messages": 2}]
+            },
+            "by_country": [
+                {"country_code": "371", "region": "LV", "total": 5, "delivered": 2, "sent": 1, "queued": 0,
+                 "undelivered": 1, "errors": 1, "other": 0, "clicks": 3}
+            ]
+        }))
+    );
 }
 
 async fn events_body_rules(store: Arc<dyn Store>) {
@@ -196,6 +224,62 @@ async fn report_in_a_time_zone(store: Arc<dyn Store>) {
     s.get("/v1/campaigns/spring-sale/report?tz=")
         .await
         .assert_error(400);
+}
+
+/// The insights worked example (docs/rules.md, "Insights"): `?as_of=` and
+/// `?stale_after_h=` answer it exactly, in JSON and CSV, with `tz=` too; bad values are
+/// `400`s naming the parameter.
+async fn report_insights_as_of(store: Arc<dyn Store>) {
+    let s = Server::start(store, config()).await;
+    let v = s.events(INSIGHTS).await;
+    assert_eq!(v["rejected"], json!([]), "{v}");
+    let want: Value = serde_json::from_str(INSIGHTS_REPORT).unwrap();
+    let path = "/v1/campaigns/world/report?as_of=2026-03-10T00:00:00Z&stale_after_h=24";
+    let r = s.get(path).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), want);
+    // The same moment with an offset (`+` written %2B), months in a zone.
+    let r = s
+        .get("/v1/campaigns/world/report?as_of=2026-03-10T02:00:00%2B02:00&stale_after_h=24&tz=Europe/Riga")
+        .await
+        .json();
+    assert_eq!(r["insights"], want["insights"]);
+    let csv = s.get(&format!("{path}&format=csv")).await;
+    assert_eq!(csv.status, 200);
+    let text = csv.text();
+    for line in [
+        "delivery_latency,p50_s,60,\r\n",
+        "awaiting_receipt,as_of,2026-03-10T00:00:00.000Z,\r\n",
+        "awaiting_receipt,stale,2,18.2\r\n",
+        "country:+371/LV,clicks,2,\r\n",
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
+    // Without them: as of now, stale after 72 h.
+    let now = s.get("/v1/campaigns/world/report").await.json();
+    assert_eq!(now["insights"]["awaiting_receipt"]["stale_after_h"], 72);
+    assert_eq!(
+        now["insights"]["by_country"],
+        want["insights"]["by_country"]
+    );
+
+    for (query, names) in [
+        ("as_of=yesterday", "as_of:"),
+        ("as_of=2026-03-10T00:00:00+02:00", "as_of:"),
+        ("as_of=", "as_of:"),
+        ("stale_after_h=0", "stale_after_h:"),
+        ("stale_after_h=8761", "stale_after_h:"),
+        ("stale_after_h=x", "stale_after_h:"),
+        ("stale_after_h=24&as_of=2026-13-01T00:00:00Z", "as_of:"),
+    ] {
+        for format in ["", "&format=csv"] {
+            let e = s
+                .get(&format!("/v1/campaigns/world/report?{query}{format}"))
+                .await
+                .assert_error(400);
+            assert!(e.starts_with(names), "{query}: {e}");
+        }
+    }
 }
 
 async fn recipients_are_paged(store: Arc<dyn Store>) {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{field, parse_callback, quoted, LineFormat, Parsed};
+use super::{parse_callback, quoted, LineFormat, Parsed};
 use crate::engine::Outcome;
 use crate::event::Rejection;
 use crate::ingest::{Line, LineOutcome};
@@ -14,7 +14,9 @@ use crate::time::Millis;
 /// order; durable when it returns `Ok`.
 ///
 /// An item whose callback would register its message in a campaign that does not exist
-/// is rejected (`campaign_id: no campaign named …`) and nothing of it is stored. An
+/// is rejected (`campaign_id: no campaign named …`, of kind
+/// [`RejectionKind::UnknownCampaign`](crate::event::RejectionKind::UnknownCampaign), the
+/// HTTP service's `404`) and nothing of it is stored. An
 /// item counts as ingested when any of its events was; the `message` event of a message
 /// already known is not reported.
 pub async fn ingest_callbacks(
@@ -35,10 +37,12 @@ pub async fn ingest_callbacks(
     let mut spans = Vec::with_capacity(items.len());
     for item in items {
         let item = item.and_then(|p| match (&p.campaign_id, &p.callback.recipient) {
-            (Some(c), Some(_)) if !campaigns.get(c).copied().unwrap_or(false) => Err(field(
-                "campaign_id",
-                format_args!("no campaign named {}", quoted(c)),
-            )),
+            (Some(c), Some(_)) if !campaigns.get(c).copied().unwrap_or(false) => {
+                Err(Rejection::unknown_campaign(format!(
+                    "campaign_id: no campaign named {}",
+                    quoted(c)
+                )))
+            }
             _ => Ok(p),
         });
         match item {

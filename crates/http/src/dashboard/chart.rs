@@ -5,6 +5,7 @@
 //! bar's `<title>` and in the table the page puts under the chart).
 
 use maud::{html, Markup};
+use smsreport_core::insights::{Latency, LATENCY_BOUNDS_S};
 use smsreport_core::report::MonthRow;
 use smsreport_core::time::Month;
 
@@ -186,6 +187,108 @@ pub fn svg(months: &[MonthRow], zone: &str) -> Option<Markup> {
     })
 }
 
+/// A latency bucket's bound for people: `1 s`, `5 min`, `2 h`, `7 d`.
+pub fn duration_label(s: u32) -> String {
+    match s {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86_400),
+    }
+}
+
+/// The delivery latency histogram (docs/rules.md, "Insights"): one bar per bucket of
+/// [`LATENCY_BOUNDS_S`], empty ones too, so the x axis is the same for every campaign;
+/// the buckets holding p50, p90 and p99 are marked above their bars. `None` when nothing
+/// was delivered.
+pub fn latency_svg(l: &Latency) -> Option<Markup> {
+    if l.messages == 0 {
+        return None;
+    }
+    let counts: Vec<u64> = LATENCY_BOUNDS_S
+        .iter()
+        .map(|b| {
+            l.histogram
+                .iter()
+                .find(|h| h.le_s == *b)
+                .map_or(0, |h| h.messages)
+        })
+        .collect();
+    let max = counts.iter().copied().max().unwrap_or(0).max(1);
+    let step = nice_step(max);
+    let top = max.div_ceil(step) * step;
+    let ticks: Vec<u64> = (0..=top / step).map(|i| i * step).collect();
+    let tick_chars = group(top).chars().count() as f64;
+    let left = 22.0 + tick_chars * CHAR_W + 10.0;
+    // Room above for the percentile marks, below for the bucket labels and axis title.
+    let (right, top_margin, bottom) = (12.0, 40.0, 44.0);
+    let plot_w = WIDTH - left - right;
+    let plot_h = HEIGHT - top_margin - bottom;
+    let base = top_margin + plot_h;
+    let n = counts.len();
+    let slot = plot_w / n as f64;
+    let bar_w = slot * 0.72;
+    let y = |v: u64| base - plot_h * v as f64 / top as f64;
+    let marks = |le: u32| -> Vec<&'static str> {
+        [("p50", l.p50_s), ("p90", l.p90_s), ("p99", l.p99_s)]
+            .into_iter()
+            .filter(|(_, p)| *p == Some(le))
+            .map(|(name, _)| name)
+            .collect()
+    };
+    let title = format!(
+        "Delivery latency of {} delivered message{}: messages per latency bucket",
+        group(l.messages),
+        if l.messages == 1 { "" } else { "s" }
+    );
+    Some(html! {
+        svg class="chart latency" viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img"
+            aria-labelledby="latency-title" preserveAspectRatio="xMidYMid meet" {
+            title id="latency-title" { (title) }
+            @for t in &ticks {
+                line class={ "grid" @if *t == 0 { " axis" } } x1=(fmt1(left)) x2=(fmt1(WIDTH - right))
+                    y1=(fmt1(y(*t))) y2=(fmt1(y(*t))) {}
+                text class="tick" x=(fmt1(left - 8.0)) y=(fmt1(y(*t) + 4.0)) text-anchor="end" { (group(*t)) }
+            }
+            text class="axis-title" transform={ "translate(14 " (fmt1(top_margin + plot_h / 2.0)) ") rotate(-90)" }
+                text-anchor="middle" { "Messages" }
+            @for (i, (le, v)) in LATENCY_BOUNDS_S.iter().zip(&counts).enumerate() {
+                @let cx = left + slot * (i as f64 + 0.5);
+                @let m = marks(*le);
+                g class={ "bar" @if !m.is_empty() { " marked" } } data-le=(le) {
+                    title { "≤ " (duration_label(*le)) ": " (group(*v)) " message" @if *v != 1 { "s" }
+                        @if !m.is_empty() { " (" (m.join(", ")) ")" } }
+                    rect class="hit" x=(fmt1(left + slot * i as f64)) y=(fmt1(top_margin)) width=(fmt1(slot)) height=(fmt1(plot_h)) {}
+                    @if *v > 0 {
+                        rect class="fill" x=(fmt1(cx - bar_w / 2.0)) y=(fmt1(y(*v))) width=(fmt1(bar_w))
+                            height=(fmt1((base - y(*v)).max(1.0))) rx=(fmt1((bar_w / 8.0).min(3.0))) {}
+                    }
+                    @if !m.is_empty() {
+                        line class="pmark" x1=(fmt1(cx)) x2=(fmt1(cx)) y1=(fmt1(top_margin - 6.0)) y2=(fmt1(base)) {}
+                        @for (k, name) in m.iter().enumerate() {
+                            text class="plabel" x=(fmt1(cx)) y=(fmt1(top_margin - 10.0 - 12.0 * k as f64)) text-anchor="middle" { (name) }
+                        }
+                    }
+                }
+                text class="tick" x=(fmt1(cx)) y=(fmt1(base + 16.0)) text-anchor="middle" { (short_duration(*le)) }
+            }
+            text class="axis-title" x=(fmt1(left + plot_w / 2.0)) y=(fmt1(HEIGHT - 6.0)) text-anchor="middle" {
+                "Latency, up to (status time − submit time)"
+            }
+        }
+    })
+}
+
+/// A bound as short as the x axis needs it: `30s`, `5m`, `6h`, `3d`.
+fn short_duration(s: u32) -> String {
+    match s {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,5 +420,58 @@ mod tests {
             .into_string();
         assert!(s.contains(">1,500,000</text>"), "{s}");
         assert!(s.contains("January 2026: 1,234,567 clicks"), "{s}");
+    }
+
+    #[test]
+    fn latency_bars_and_percentile_marks() {
+        use smsreport_core::insights::LatencyBucket;
+        let none = Latency {
+            messages: 0,
+            p50_s: None,
+            p90_s: None,
+            p99_s: None,
+            histogram: vec![],
+        };
+        assert!(latency_svg(&none).is_none());
+        let l = Latency {
+            messages: 5,
+            p50_s: Some(60),
+            p90_s: Some(604_800),
+            p99_s: Some(604_800),
+            histogram: vec![
+                LatencyBucket {
+                    le_s: 1,
+                    messages: 2,
+                },
+                LatencyBucket {
+                    le_s: 60,
+                    messages: 1,
+                },
+                LatencyBucket {
+                    le_s: 300,
+                    messages: 1,
+                },
+                LatencyBucket {
+                    le_s: 604_800,
+                    messages: 1,
+                },
+            ],
+        };
+        let s = latency_svg(&l).unwrap().into_string();
+        assert_eq!(count(&s, "<g class=\"bar"), 16);
+        assert_eq!(count(&s, "class=\"fill\""), 4);
+        assert_eq!(count(&s, "class=\"pmark\""), 2);
+        assert!(
+            s.contains(">p50</text>") && s.contains(">p99</text>"),
+            "{s}"
+        );
+        assert!(
+            s.contains("<title>≤ 7 d: 1 message (p90, p99)</title>"),
+            "{s}"
+        );
+        assert!(s.contains("<title>≤ 1 s: 2 messages</title>"), "{s}");
+        assert!(s.contains(">5m</text>") && s.contains(">7d</text>"), "{s}");
+        assert_eq!(duration_label(1800), "30 min");
+        assert_eq!(duration_label(21_600), "6 h");
     }
 }

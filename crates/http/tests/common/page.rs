@@ -125,3 +125,62 @@ pub fn assert_same(page: &BTreeMap<String, String>, json: &BTreeMap<String, Stri
         }
     }
 }
+
+/// Every figure of a JSON report's insights (docs/rules.md, "Insights"), by the paths the
+/// dashboard's Insights tab uses: `insights.delivery_latency.histogram.LE_S`,
+/// `insights.awaiting_receipt.by_age.BUCKET`, `insights.by_country.+CODE/REGION.FIELD`
+/// (`ZZ` alone for a row without a calling code).
+pub fn insight_figures(r: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut put = |k: String, v: &Value| {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        out.insert(k, text);
+    };
+    let i = &r["insights"];
+    let l = &i["delivery_latency"];
+    for k in ["messages", "p50_s", "p90_s", "p99_s"] {
+        put(format!("insights.delivery_latency.{k}"), &l[k]);
+    }
+    for b in l["histogram"].as_array().unwrap() {
+        put(
+            format!("insights.delivery_latency.histogram.{}", b["le_s"]),
+            &b["messages"],
+        );
+    }
+    let a = &i["awaiting_receipt"];
+    for k in ["as_of", "stale_after_h", "messages", "stale"] {
+        put(format!("insights.awaiting_receipt.{k}"), &a[k]);
+    }
+    for b in a["by_age"].as_array().unwrap() {
+        put(
+            format!(
+                "insights.awaiting_receipt.by_age.{}",
+                b["age"].as_str().unwrap()
+            ),
+            &b["messages"],
+        );
+    }
+    for c in i["by_country"].as_array().unwrap() {
+        let region = c["region"].as_str().unwrap();
+        let key = match c["country_code"].as_str() {
+            Some(code) => format!("+{code}/{region}"),
+            None => region.to_owned(),
+        };
+        for k in [
+            "total",
+            "delivered",
+            "sent",
+            "queued",
+            "undelivered",
+            "errors",
+            "other",
+            "clicks",
+        ] {
+            put(format!("insights.by_country.{key}.{k}"), &c[k]);
+        }
+    }
+    out
+}
