@@ -10,7 +10,40 @@ use smsreport_core::Store;
 
 const INSIGHTS: &str = include_str!("../../conformance/fixtures/insights.ndjson");
 
-on_every_store!(filters_select_and_bad_values_are_400);
+on_every_store!(
+    filters_select_and_bad_values_are_400,
+    the_dashboard_page_honours_the_filters
+);
+
+/// The Insights tab links to `/campaigns/{id}/recipients?age=…`, `?country=…`: the page
+/// shows just those messages.
+async fn the_dashboard_page_honours_the_filters(store: Arc<dyn Store>) {
+    let s = Server::start(store, config()).await;
+    s.events(INSIGHTS).await;
+    let page = s
+        .get("/campaigns/world/recipients?as_of=2026-03-10T00:00:00Z&country=%2B7")
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    for id in ["w4", "w5"] {
+        assert!(html.contains(&format!(">{id}<")), "{id} missing");
+    }
+    for id in ["w1", "w7", "w10"] {
+        assert!(!html.contains(&format!(">{id}<")), "{id} shown");
+    }
+    let csv = s
+        .get("/campaigns/world/recipients.csv?as_of=2026-03-10T00:00:00Z&age=24h_to_72h")
+        .await
+        .text();
+    let ids: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(ids, ["w7", "w8"]);
+    let bad = s.get("/campaigns/world/recipients?age=2h").await;
+    assert_eq!(bad.status, 400);
+}
 
 async fn ids(s: &Server, query: &str) -> Vec<String> {
     let r = s

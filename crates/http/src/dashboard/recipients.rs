@@ -65,19 +65,30 @@ pub(super) async fn recipients_page(
         },
     };
     let after = q.get("after").filter(|a| !a.is_empty()).map(str::to_owned);
+    let filter = crate::api::recipient_filter(&q).map_err(|e| PageError::bad(e.message))?;
     let report = st.store.report(&id).await?;
     let page_rows = st
         .store
-        .recipients(
+        .recipients_filtered(
             &id,
             &RecipientQuery {
                 row,
                 after: after.clone(),
                 limit,
             },
+            &filter,
         )
         .await?;
     let tz = zone.as_ref().map_or("", |z| z.name());
+    // The insight filters carry on from page to page.
+    let keep = |k: &str| q.get(k).unwrap_or_default().to_owned();
+    let (age, stale, country, as_of, stale_after_h) = (
+        keep("age"),
+        keep("stale"),
+        keep("country"),
+        keep("as_of"),
+        keep("stale_after_h"),
+    );
     let zone_name = if tz.is_empty() { "UTC" } else { tz };
     let status = row.map_or("", Row::as_str);
     let limit_s = if limit == PAGE {
@@ -165,12 +176,12 @@ pub(super) async fn recipients_page(
             nav.pager aria-label="Pages" {
                 span {
                     @if after.is_some() {
-                        a href={ (base) (query(&[("status", status), ("tz", tz), ("limit", &limit_s)])) } { "← First page" }
+                        a href={ (base) (query(&[("status", status), ("tz", tz), ("limit", &limit_s), ("age", &age), ("stale", &stale), ("country", &country), ("as_of", &as_of), ("stale_after_h", &stale_after_h)])) } { "← First page" }
                     }
                 }
                 span {
                     @if let Some(next) = &page_rows.next {
-                        a rel="next" href={ (base) (query(&[("status", status), ("after", next), ("tz", tz), ("limit", &limit_s)])) } { "Next page →" }
+                        a rel="next" href={ (base) (query(&[("status", status), ("after", next), ("tz", tz), ("limit", &limit_s), ("age", &age), ("stale", &stale), ("country", &country), ("as_of", &as_of), ("stale_after_h", &stale_after_h)])) } { "Next page →" }
                     }
                 }
             }
@@ -198,8 +209,9 @@ pub(super) async fn recipients_csv(
         after: None,
         limit: 1000,
     };
+    let filter = crate::api::recipient_filter(&q).map_err(|e| PageError::bad(e.message))?;
     // The first page is read before answering, so an unknown campaign is a 404.
-    let first = st.store.recipients(&id, &query).await?;
+    let first = st.store.recipients_filtered(&id, &query, &filter).await?;
     let mut head = Vec::new();
     let _ = smsreport_core::csv::csv_row(&mut head, &smsreport_core::csv::RECIPIENT_COLUMNS);
     let store = st.store.clone();
@@ -210,6 +222,7 @@ pub(super) async fn recipients_csv(
         move |(head, page, mut query)| {
             let store = store.clone();
             let campaign = campaign.clone();
+            let filter = filter.clone();
             async move {
                 if let Some(h) = head {
                     return Some((Ok::<_, StoreError>(h), (None, page, query)));
@@ -226,7 +239,7 @@ pub(super) async fn recipients_csv(
                     None => None,
                     Some(after) => {
                         query.after = Some(after);
-                        match store.recipients(&campaign, &query).await {
+                        match store.recipients_filtered(&campaign, &query, &filter).await {
                             Ok(p) => Some(p),
                             Err(e) => return Some((Err(e), (None, None, query))),
                         }
