@@ -289,3 +289,54 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         std::thread::yield_now();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{ingest_events, split_lines};
+    use crate::report::compare;
+    use crate::Status;
+
+    /// `verify` compares the insight counters too: a stored total that lost one is named.
+    #[test]
+    fn verify_names_a_missing_insight_counter() {
+        let store = MemStore::default();
+        let text = r#"{"type":"campaign","campaign_id":"c","name":"C","links":[{"link_id":"l","url":"https://x.example/"}]}
+{"type":"message","message_id":"m1","campaign_id":"c","recipient":"+37120000001","at":"2026-03-01T09:00:00Z"}
+{"type":"status","message_id":"m1","status":"delivered","at":"2026-03-01T09:00:07Z"}
+{"type":"message","message_id":"m2","campaign_id":"c","recipient":"+37120000002","at":"2026-03-01T09:00:00Z"}
+{"type":"click","campaign_id":"c","link_id":"l","recipient":"+37120000001","at":"2026-03-02T09:00:00Z"}"#;
+        block_on(async {
+            ingest_events(&store, split_lines(text.as_bytes()))
+                .await
+                .unwrap();
+            let recount = store.recount().await.unwrap();
+            let stored = store.all_totals().await.unwrap();
+            assert!(compare(&stored, &recount).differences.is_empty());
+            for (tamper, says) in [
+                (0, "latency ≤ 10 s"),
+                (1, "awaiting a receipt"),
+                (2, "messages to 371:LV with status delivered"),
+                (3, "human clicks from 371:LV"),
+            ] {
+                let mut t = stored.clone();
+                let c = &mut t[0].counters;
+                match tamper {
+                    0 => c.latency[3] -= 1,
+                    1 => *c.awaiting.values_mut().next().unwrap() += 1,
+                    2 => {
+                        *c.countries
+                            .iter_mut()
+                            .find(|(k, _)| k.1 == Status::Delivered)
+                            .unwrap()
+                            .1 += 1
+                    }
+                    _ => *c.country_clicks.values_mut().next().unwrap() -= 1,
+                }
+                let d = compare(&t, &recount).differences;
+                assert_eq!(d.len(), 1, "{d:?}");
+                assert!(d[0].contains(says), "{d:?}");
+            }
+        });
+    }
+}

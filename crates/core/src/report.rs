@@ -540,6 +540,45 @@ pub fn compare(stored: &[CampaignTotals], recount: &Recount) -> VerifyReport {
             let w = want.edges.get(b).copied().unwrap_or_default();
             diff(format!("clicks in the quarter hour from {b}"), g, w);
         }
+        for (i, bound) in crate::insights::LATENCY_BOUNDS_S.iter().enumerate() {
+            diff(
+                format!("delivered messages with latency ≤ {bound} s"),
+                got.latency[i],
+                want.latency[i],
+            );
+        }
+        let hours: std::collections::BTreeSet<&i64> =
+            got.awaiting.keys().chain(want.awaiting.keys()).collect();
+        for h in hours {
+            let g = got.awaiting.get(h).copied().unwrap_or_default();
+            let w = want.awaiting.get(h).copied().unwrap_or_default();
+            diff(
+                format!("messages awaiting a receipt submitted in hour {h}"),
+                g,
+                w,
+            );
+        }
+        let countries: std::collections::BTreeSet<&(Country, Status)> =
+            got.countries.keys().chain(want.countries.keys()).collect();
+        for k in countries {
+            let g = got.countries.get(k).copied().unwrap_or_default();
+            let w = want.countries.get(k).copied().unwrap_or_default();
+            diff(
+                format!("messages to {} with status {}", k.0.key(), k.1),
+                g,
+                w,
+            );
+        }
+        let clickers: std::collections::BTreeSet<&Country> = got
+            .country_clicks
+            .keys()
+            .chain(want.country_clicks.keys())
+            .collect();
+        for c in clickers {
+            let g = got.country_clicks.get(c).copied().unwrap_or_default();
+            let w = want.country_clicks.get(c).copied().unwrap_or_default();
+            diff(format!("human clicks from {}", c.key()), g, w);
+        }
         if let Some(list) = &t.list {
             if lists_seen.insert(list.list_id.clone()) {
                 let counted = recount.subscribers.get(&list.list_id).copied().unwrap_or(0);
