@@ -91,7 +91,14 @@ fn two_servers_and_eight_clients_on_one_database_equal_a_sequential_ingest() {
     // Both servers answer the sequential report.
     let want = report(&sequential, "together");
     for s in &servers {
-        let (status, got) = http(&s.addr, "GET", "/v1/campaigns/together/report", "", b"").unwrap();
+        let (status, got) = http(
+            &s.addr,
+            "GET",
+            &format!("/v1/campaigns/together/report?as_of={}", support::AS_OF),
+            "",
+            b"",
+        )
+        .unwrap();
         assert_eq!(status, 200, "{got}");
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&got).unwrap(),

@@ -286,7 +286,14 @@ fn killed_server(name: &str, store: &str, reference: &str) {
             assert_eq!(status, 200, "{body}");
         }
     }
-    let (status, got) = http(&addr, "GET", "/v1/campaigns/served/report", "", b"").unwrap();
+    let (status, got) = http(
+        &addr,
+        "GET",
+        &format!("/v1/campaigns/served/report?as_of={}", support::AS_OF),
+        "",
+        b"",
+    )
+    .unwrap();
     assert_eq!(status, 200, "{got}");
     let got: serde_json::Value = serde_json::from_str(&got).unwrap();
     assert_eq!(got, want, "the served report equals a sequential ingest");

@@ -486,7 +486,10 @@ fn postgres_stopped_under_serve_answers_503_and_loses_no_acknowledged_batch() {
     let (status, got) = http(
         &server.addr,
         "GET",
-        "/v1/campaigns/served-outage/report",
+        &format!(
+            "/v1/campaigns/served-outage/report?as_of={}",
+            support::AS_OF
+        ),
         "",
         b"",
     )

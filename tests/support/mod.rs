@@ -38,9 +38,16 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// `report CAMPAIGN --format json`, which must succeed.
+/// The moment reports are answered as of in these tests, so that two reports of the same
+/// state are equal (insights' waiting ages are measured against it).
+pub const AS_OF: &str = "2026-03-10T00:00:00Z";
+
+/// A campaign's JSON report as of [`AS_OF`].
 pub fn report(store: &str, campaign: &str) -> serde_json::Value {
-    let out = run(store, &["report", campaign, "--format", "json"]);
+    let out = run(
+        store,
+        &["report", campaign, "--format", "json", "--as-of", AS_OF],
+    );
     assert!(
         out.status.success(),
         "report {campaign} on {store}: {}",
