@@ -113,7 +113,7 @@ fn serve_answers_then_stops_on_sigterm_with_everything_stored() {
     let (status, csv) = http(
         &addr,
         "GET",
-        "/v1/campaigns/spring-sale/report?format=csv",
+        "/v1/campaigns/spring-sale/report?format=csv&as_of=2026-03-10T00:00:00Z",
         auth,
         "",
     );
@@ -129,7 +129,18 @@ fn serve_answers_then_stops_on_sigterm_with_everything_stored() {
     assert!(rest.contains("stopped"), "{rest}");
 
     // What the server answered is stored, and the CLI's CSV is the same bytes.
-    let out = run(&store, &["report", "spring-sale", "--format", "csv"], "");
+    let out = run(
+        &store,
+        &[
+            "report",
+            "spring-sale",
+            "--format",
+            "csv",
+            "--as-of",
+            "2026-03-10T00:00:00Z",
+        ],
+        "",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), csv);
 }
