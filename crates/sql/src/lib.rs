@@ -60,6 +60,7 @@ use smsreport_core::{Millis, Status, StatusKey, Store, StoreError, TrackedLink};
 
 #[cfg(feature = "postgres")]
 mod pg;
+mod read;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -155,44 +156,36 @@ pub(crate) fn key_of(status: i64, at: i64, code: Option<String>) -> Result<Statu
     })
 }
 
-/// The columns of a message row, in [`MessageRow`]'s order.
+/// The columns of a message row, as [`MessageRow`] names them.
 pub(crate) const MESSAGE_COLUMNS: &str =
     "message_id, campaign_id, recipient, parts, at, status, status_at, error_code, country_code, region";
 
-/// A message row: id, campaign, recipient, parts, at, status, status_at, error_code,
-/// country_code, region.
-pub(crate) type MessageRow = (
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-);
+/// A row of `messages` holding a message (see [`message_of`]).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    pub message_id: String,
+    pub campaign_id: String,
+    pub recipient: String,
+    pub parts: i64,
+    pub at: i64,
+    pub status: Option<i64>,
+    pub status_at: Option<i64>,
+    pub error_code: Option<String>,
+    pub country_code: Option<i64>,
+    pub region: Option<String>,
+}
 
-/// A message row followed by the recipient's clicks (the drill-down).
-pub(crate) type MessageClicksRow = (
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    i64,
-);
+/// A message row and the recipient's clicks (the drill-down; the count is `clicks`).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MessageClicksRow {
+    #[sqlx(flatten)]
+    pub message: MessageRow,
+    pub clicks: i64,
+}
 
 /// Splits a [`MessageClicksRow`].
 pub(crate) fn message_clicks_of(r: MessageClicksRow) -> Result<(MessageRecord, i64), StoreError> {
-    let (a, b, c, d, e, f, g, h, i, j, clicks) = r;
-    Ok((message_of((a, b, c, d, e, f, g, h, i, j))?, clicks))
+    Ok((message_of(r.message)?, r.clicks))
 }
 
 /// What the format-2 upgrade (before it: no insights) writes, worked out from every
@@ -213,9 +206,11 @@ impl Upgrade {
         use smsreport_core::insights::v1;
         let mut deltas: BTreeMap<(String, String), i64> = BTreeMap::new();
         let mut countries = Vec::with_capacity(messages.len());
-        for r in messages {
-            let (a, b, c, d, e, f, g, h, _, _) = r;
-            let mut m = message_of((a, b, c, d, e, f, g, h, None, Some(String::new())))?;
+        for mut r in messages {
+            // Format 1 had no country columns: they are worked out here.
+            r.country_code = None;
+            r.region = Some(String::new());
+            let mut m = message_of(r)?;
             m.country = Country::of(&m.recipient);
             for (counter, v) in v1::added_counters(&m) {
                 *deltas
@@ -248,10 +243,7 @@ impl Upgrade {
     }
 }
 
-/// The upgrade's read of every stored message and click.
-pub(crate) const UPGRADE_MESSAGES: &str =
-    "SELECT message_id, campaign_id, recipient, parts, at, status, \
-    status_at, error_code, country_code, region FROM messages WHERE campaign_id IS NOT NULL";
+/// The upgrade's read of every stored click (its messages: [`read::ALL_MESSAGES`]).
 pub(crate) const UPGRADE_CLICKS: &str = "SELECT campaign_id, recipient, bot FROM event_clicks \
     UNION ALL SELECT campaign_id, recipient, bot FROM clicks";
 
@@ -297,7 +289,18 @@ pub(crate) fn country_columns(c: &Country) -> (Option<i64>, String) {
 }
 
 pub(crate) fn message_of(r: MessageRow) -> Result<MessageRecord, StoreError> {
-    let (message_id, campaign_id, recipient, parts, at, status, status_at, code, cc, region) = r;
+    let MessageRow {
+        message_id,
+        campaign_id,
+        recipient,
+        parts,
+        at,
+        status,
+        status_at,
+        error_code: code,
+        country_code: cc,
+        region,
+    } = r;
     let country = Country {
         code: cc
             .map(u16::try_from)
@@ -396,5 +399,25 @@ pub(crate) fn link_of(r: LinkRow) -> TrackedLink {
         link_id,
         message_id,
         recipient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_hash;
+
+    #[test]
+    fn key_hashes_are_pinned() {
+        // Processes of different versions lock the same buckets only while these stay
+        // put: FNV-1a 64 over the tag, then 0 and the bytes of each part (values worked
+        // out independently of this code).
+        assert_eq!(key_hash(b'M', &["m1"]), 0x2c22_d9ae_2e31_d64a);
+        assert_eq!(
+            key_hash(b'P', &["spring", "l1", "+37120000001"]),
+            0x79d5_e2d6_5ae3_fad6
+        );
+        assert_eq!(key_hash(b'C', &[]), 0xaf63_fe4c_8602_2652);
+        // Parts are separated: ("ab", "c") is not ("a", "bc").
+        assert_ne!(key_hash(b'K', &["ab", "c"]), key_hash(b'K', &["a", "bc"]));
     }
 }

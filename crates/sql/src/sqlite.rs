@@ -6,14 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use serde_json::{json, Value};
 use smsreport_core::engine::{
     apply, Changes, ClickKey, ClickRecord, Counter, Loaded, MessageRecord, Needs, Outcome,
 };
 use smsreport_core::insights::MessageFilter;
 use smsreport_core::report::{CampaignTotals, Recount};
-use smsreport_core::store::{edges_from_rows, LinkSave, StoredLinks};
+use smsreport_core::store::{LinkSave, StoredLinks};
 use smsreport_core::{Event, Millis, Store, StoreError, TrackedLink};
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
@@ -24,9 +23,9 @@ use sqlx::sqlite::{
 use sqlx::Sqlite;
 
 use crate::{
-    assemble, campaign_of, country_columns, key_of, link_of, links_json, message_clicks_of,
-    message_of, newer, status_columns, CampaignRow, CountryParams, LinkRow, MessageClicksRow,
-    MessageRow, Upgrade, FORMAT, MESSAGE_COLUMNS, UPGRADE_CLICKS, UPGRADE_MESSAGES,
+    campaign_of, country_columns, key_of, link_of, links_json, message_clicks_of, message_of,
+    newer, status_columns, CampaignRow, CountryParams, LinkRow, MessageClicksRow, MessageRow,
+    Upgrade, FORMAT, MESSAGE_COLUMNS, UPGRADE_CLICKS,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -97,7 +96,7 @@ impl SqliteStore {
             if format >= 2 {
                 return Ok(());
             }
-            let messages: Vec<MessageRow> = sqlx::query_as(UPGRADE_MESSAGES)
+            let messages: Vec<MessageRow> = sqlx::query_as(crate::read::ALL_MESSAGES)
                 .fetch_all(&mut *conn)
                 .await?;
             let clicks: Vec<(String, String, bool)> =
@@ -642,6 +641,8 @@ async fn ingest_in(
     Ok(outcomes)
 }
 
+crate::read::shared_reads!(SqliteStore);
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn save_links(&self, links: &[TrackedLink]) -> Result<Vec<TrackedLink>, StoreError> {
@@ -651,14 +652,7 @@ impl Store for SqliteStore {
     }
 
     async fn resolve_link(&self, code: &str) -> Result<Option<TrackedLink>, StoreError> {
-        let row: Option<LinkRow> = sqlx::query_as(
-            "SELECT code, campaign_id, link_id, message_id, recipient FROM tracked_links WHERE code = ?1",
-        )
-        .bind(code)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| lite("resolving a tracked link", e))?;
-        Ok(row.map(link_of))
+        self.read_link(code).await
     }
 
     async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
@@ -668,63 +662,11 @@ impl Store for SqliteStore {
     }
 
     async fn totals(&self, campaign_id: &str) -> Result<Option<CampaignTotals>, StoreError> {
-        let ctx = || format!("reading campaign {campaign_id:?}");
-        let row: Option<CampaignRow> = sqlx::query_as(
-            "SELECT campaign_id, name, list_id, link_tracking, created_at, links \
-             FROM campaigns WHERE campaign_id = ?1",
-        )
-        .bind(campaign_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| lite(ctx(), e))?;
-        let Some(row) = row else { return Ok(None) };
-        let def = campaign_of(row)?;
-        let list = match &def.contact_list {
-            None => None,
-            Some(id) => {
-                let r: Option<(String, i64)> = sqlx::query_as(
-                    "SELECT COALESCE((SELECT name FROM lists WHERE list_id = ?1), ''), \
-                     COALESCE((SELECT subscribers FROM list_subscribers WHERE list_id = ?1), 0)",
-                )
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| lite(ctx(), e))?;
-                r
-            }
-        };
-        let counters: Vec<(String, i64)> =
-            sqlx::query_as("SELECT name, value FROM campaign_counters WHERE campaign_id = ?1 AND name NOT LIKE 'edge:%'")
-                .bind(campaign_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| lite(ctx(), e))?;
-        CampaignTotals::from_stored(def, list, counters).map(Some)
+        self.read_totals(campaign_id).await
     }
 
     async fn all_totals(&self) -> Result<Vec<CampaignTotals>, StoreError> {
-        let ctx = "reading the campaigns";
-        let defs: Vec<CampaignRow> = sqlx::query_as(
-            "SELECT campaign_id, name, list_id, link_tracking, created_at, links FROM campaigns",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| lite(ctx, e))?;
-        let lists: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT l.list_id, l.name, COALESCE(s.subscribers, 0) FROM lists l \
-             LEFT JOIN list_subscribers s ON s.list_id = l.list_id \
-             WHERE l.list_id IN (SELECT list_id FROM campaigns)",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| lite(ctx, e))?;
-        let counters: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT campaign_id, name, value FROM campaign_counters WHERE name NOT LIKE 'edge:%'",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| lite(ctx, e))?;
-        assemble(defs, lists, counters)
+        self.read_all_totals().await
     }
 
     async fn messages(
@@ -739,7 +681,7 @@ impl Store for SqliteStore {
         let rows: Vec<MessageClicksRow> =
             sqlx::query_as(
                 "SELECT m.message_id, m.campaign_id, m.recipient, m.parts, m.at, m.status, m.status_at, \
-                 m.error_code, m.country_code, m.region, COALESCE(rc.clicks, 0) FROM messages m \
+                 m.error_code, m.country_code, m.region, COALESCE(rc.clicks, 0) AS clicks FROM messages m \
                  LEFT JOIN recipient_clicks rc ON rc.campaign_id = m.campaign_id AND rc.recipient = m.recipient \
                  WHERE m.campaign_id = ?1 AND m.row_rank IN (SELECT value FROM json_each(?2)) \
                  AND (?3 IS NULL OR m.message_id > ?3) \
@@ -763,53 +705,10 @@ impl Store for SqliteStore {
     }
 
     async fn edge_clicks(&self, campaign_id: &str) -> Result<BTreeMap<Millis, i64>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT name, value FROM campaign_counters WHERE campaign_id = ?1 AND name LIKE 'edge:%'",
-        )
-        .bind(campaign_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| lite(format!("reading campaign {campaign_id:?}"), e))?;
-        edges_from_rows(rows)
+        self.read_edge_clicks(campaign_id).await
     }
 
     async fn recount(&self) -> Result<Recount, StoreError> {
-        let ctx = "recounting";
-        let mut rc = Recount::default();
-        {
-            let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages");
-            let mut rows = sqlx::query_as::<_, MessageRow>(&sql).fetch(&self.pool);
-            while let Some(r) = rows.try_next().await.map_err(|e| lite(ctx, e))? {
-                rc.message(&message_of(r)?);
-            }
-        }
-        {
-            let mut rows = sqlx::query_as::<_, (Option<String>, String, String, String, i64, Option<String>, bool)>(
-                "SELECT event_id, campaign_id, link_id, recipient, at, user_agent, bot FROM event_clicks \
-                 UNION ALL SELECT NULL, campaign_id, link_id, recipient, at, user_agent, bot FROM clicks",
-            )
-            .fetch(&self.pool);
-            while let Some((event_id, campaign_id, link_id, recipient, at, user_agent, bot)) =
-                rows.try_next().await.map_err(|e| lite(ctx, e))?
-            {
-                rc.click(&ClickRecord {
-                    campaign_id,
-                    link_id,
-                    recipient,
-                    at: Millis(at),
-                    user_agent,
-                    event_id,
-                    bot,
-                });
-            }
-        }
-        {
-            let mut rows =
-                sqlx::query_as::<_, (String,)>("SELECT list_id FROM contacts").fetch(&self.pool);
-            while let Some((list,)) = rows.try_next().await.map_err(|e| lite(ctx, e))? {
-                rc.contact(&list);
-            }
-        }
-        Ok(rc)
+        self.read_recount().await
     }
 }
