@@ -61,6 +61,7 @@ pub async fn run(command: Command, store: Arc<dyn Store>, store_url: &str) -> Re
             recipients(store, &campaign_id, status, &filter, format).await
         }
         Command::Verify => verify(store).await,
+        Command::Export { output } => export(store_arc, &output).await,
         Command::Demo => demo(store, store_url).await,
         Command::Serve(args) => crate::serve::run(args, store_arc).await,
         Command::Bench { .. } | Command::BenchWorker { .. } => Err(Failure::Other(
@@ -154,6 +155,63 @@ async fn recipients(
     }
     writer.finish(&mut out)?;
     out.flush()?;
+    Ok(0)
+}
+
+/// `export`: the store's lines to a file (through `FILE.partial`, renamed when complete
+/// and synced, so a failed export leaves no half file under the name) or standard output.
+async fn export(store: Arc<dyn Store>, output: &str) -> Result<u8, Failure> {
+    use smsreport_core::export::Export;
+    let progress = Progress::new(None, "lines");
+    let partial = (output != "-").then(|| std::path::PathBuf::from(format!("{output}.partial")));
+    let mut out: Box<dyn Write> = match &partial {
+        None => Box::new(stdout()),
+        Some(p) => {
+            Box::new(BufWriter::new(std::fs::File::create(p).map_err(|e| {
+                Failure::io(format!("creating {}", p.display()), e)
+            })?))
+        }
+    };
+    let mut ex = Export::new(store);
+    let result: Result<(), Failure> = async {
+        while let Some(chunk) = ex.next_chunk().await? {
+            out.write_all(&chunk)?;
+            progress.message(&format!("{} lines written", ex.lines()));
+        }
+        out.flush()?;
+        Ok(())
+    }
+    .await;
+    drop(out);
+    progress.finish();
+    if let Err(e) = result {
+        if let Some(p) = &partial {
+            let _ = std::fs::remove_file(p);
+        }
+        return Err(e);
+    }
+    if let Some(p) = &partial {
+        let ctx = |e| Failure::io(format!("finishing {output}"), e);
+        std::fs::File::open(p)
+            .and_then(|f| f.sync_all())
+            .map_err(ctx)?;
+        std::fs::rename(p, output).map_err(ctx)?;
+    }
+    let counts: Vec<String> = ex
+        .counts()
+        .iter()
+        .map(|(ty, n)| format!("{n} {ty}"))
+        .collect();
+    let _ = writeln!(
+        io::stderr(),
+        "exported {} lines ({})",
+        ex.lines(),
+        if counts.is_empty() {
+            "an empty store".to_owned()
+        } else {
+            counts.join(", ")
+        }
+    );
     Ok(0)
 }
 

@@ -103,6 +103,12 @@ impl Progress {
         self.bar.set_message(format!("{read}{summary}"));
     }
 
+    /// Sets the text beside the spinner or bar.
+    pub fn message(&self, text: &str) {
+        self.bar.set_message(text.to_owned());
+        self.bar.tick();
+    }
+
     /// Prints a line on standard error without breaking the bar.
     pub fn note(&self, text: &str) {
         self.bar.suspend(|| {

@@ -106,6 +106,14 @@ pub enum Command {
     },
     /// Recounts every campaign from per-message state and compares with the stored totals.
     Verify,
+    /// Writes the whole store as NDJSON events that `ingest` takes back into any store:
+    /// a move to another backend, or a backup (docs/events.md, "Export").
+    Export {
+        /// The output file (written whole, then renamed into place); `-` writes standard
+        /// output.
+        #[arg(default_value = "-")]
+        output: String,
+    },
     /// Fills the store with a realistic sample campaign and prints its report.
     Demo,
     /// Runs the HTTP service: ingest API, gateway webhooks, tracked links, reports.

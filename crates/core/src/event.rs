@@ -62,7 +62,7 @@ impl Rejection {
             kind,
         }
     }
-    fn field(field: &str, problem: impl fmt::Display) -> Rejection {
+    pub(crate) fn field(field: &str, problem: impl fmt::Display) -> Rejection {
         Rejection::new(format!("{field}: {problem}"))
     }
 }
@@ -476,6 +476,28 @@ pub fn check_url(s: &str) -> Result<(), String> {
 /// Never panics, whatever the bytes. Every field is checked before the line is accepted,
 /// so a rejection always names the first broken field.
 pub fn parse_event(line: &[u8]) -> Result<Event, Rejection> {
+    match parse_line(line)? {
+        Parsed::Event(e) => Ok(e),
+        Parsed::TrackedLink(_) => Err(Rejection::field(
+            "type",
+            "\"tracked_link\" lines are taken only by ingest (an export's tracked links)",
+        )),
+    }
+}
+
+/// What a line `ingest` takes holds: an event, or a tracked link of an export
+/// (docs/events.md, "Export").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// An event.
+    Event(Event),
+    /// A tracked short link and what it stands for.
+    TrackedLink(crate::store::TrackedLink),
+}
+
+/// Validates one line as [`parse_event`] does, and takes an export's `tracked_link`
+/// lines too.
+pub fn parse_line(line: &[u8]) -> Result<Parsed, Rejection> {
     let text = std::str::from_utf8(line).map_err(|e| {
         Rejection::new(format!(
             "not UTF-8 text (invalid byte at column {})",
@@ -495,7 +517,23 @@ pub fn parse_event(line: &[u8]) -> Result<Event, Rejection> {
         path: String::new(),
     };
     let ty = f.str("type")?;
-    match ty {
+    if ty == "tracked_link" {
+        let code = f.str("code")?;
+        if code.is_empty() || code.len() > 64 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Rejection::field(
+                "code",
+                format_args!("{} is not 1 to 64 of A-Z a-z 0-9", show(code)),
+            ));
+        }
+        return Ok(Parsed::TrackedLink(crate::store::TrackedLink {
+            code: code.to_owned(),
+            campaign_id: f.id("campaign_id")?,
+            link_id: f.id("link_id")?,
+            message_id: f.id("message_id")?,
+            recipient: f.recipient("recipient")?,
+        }));
+    }
+    let event = match ty {
         "campaign" => parse_campaign(&f).map(Event::Campaign),
         "contact" => Ok(Event::Contact(ContactEvent {
             list_id: f.id("list_id")?,
@@ -555,7 +593,8 @@ pub fn parse_event(line: &[u8]) -> Result<Event, Rejection> {
                 show(other)
             ),
         )),
-    }
+    };
+    event.map(Parsed::Event)
 }
 
 fn parse_campaign(f: &Fields<'_>) -> Result<CampaignEvent, Rejection> {

@@ -6,8 +6,8 @@ use std::io::{BufRead, Read};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Outcome;
-use crate::event::{parse_event, Event, Rejection};
-use crate::store::{Store, StoreError};
+use crate::event::{parse_line, Event, Parsed, Rejection};
+use crate::store::{Store, StoreError, TrackedLink};
 
 /// One input line: its 1-based number and its bytes without the line ending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,19 +176,30 @@ pub async fn ingest_events(
     store: &dyn Store,
     lines: Vec<Line>,
 ) -> Result<Vec<LineOutcome>, StoreError> {
+    /// Where a line's outcome comes from.
+    enum Slot {
+        Rejected(Rejection),
+        Event,
+        Link(usize),
+    }
     let mut events: Vec<Event> = Vec::with_capacity(lines.len());
-    let rejections: Vec<Option<Rejection>> = lines
+    let mut links: Vec<TrackedLink> = Vec::new();
+    let slots: Vec<Slot> = lines
         .iter()
         .map(|l| {
             match l
                 .overlong
-                .map_or_else(|| parse_event(&l.bytes), |n| Err(overlong(n)))
+                .map_or_else(|| parse_line(&l.bytes), |n| Err(overlong(n)))
             {
-                Ok(e) => {
+                Ok(Parsed::Event(e)) => {
                     events.push(e);
-                    None
+                    Slot::Event
                 }
-                Err(r) => Some(r),
+                Ok(Parsed::TrackedLink(t)) => {
+                    links.push(t);
+                    Slot::Link(links.len() - 1)
+                }
+                Err(r) => Slot::Rejected(r),
             }
         })
         .collect();
@@ -204,18 +215,66 @@ pub async fn ingest_events(
             events.len()
         )));
     }
+    // An export's tracked links, after the events they refer to.
+    let mut link_outcomes = save_exported_links(store, links).await?;
     let mut outcomes = outcomes.into_iter();
     Ok(lines
         .into_iter()
-        .zip(rejections)
-        .filter_map(|(line, rejection)| {
-            let outcome = match rejection {
-                Some(r) => Outcome::Rejected(r),
-                None => outcomes.next()?,
+        .zip(slots)
+        .filter_map(|(line, slot)| {
+            let outcome = match slot {
+                Slot::Rejected(r) => Outcome::Rejected(r),
+                Slot::Event => outcomes.next()?,
+                Slot::Link(i) => std::mem::replace(&mut link_outcomes[i], Outcome::Duplicate),
             };
             Some(LineOutcome { line, outcome })
         })
         .collect())
+}
+
+/// Stores an export's tracked links: one already stored as it is is a duplicate; a code
+/// stored for another link, or a (message, link) stored with another code, is rejected.
+async fn save_exported_links(
+    store: &dyn Store,
+    links: Vec<TrackedLink>,
+) -> Result<Vec<Outcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(links.len());
+    let mut new = Vec::new();
+    for t in &links {
+        outcomes.push(match store.resolve_link(&t.code).await? {
+            Some(stored) if stored == *t => Outcome::Duplicate,
+            Some(_) => Outcome::Rejected(Rejection::field(
+                "code",
+                "is taken by another tracked link in this store",
+            )),
+            None => {
+                new.push(t.clone());
+                Outcome::Ingested
+            }
+        });
+    }
+    if new.is_empty() {
+        return Ok(outcomes);
+    }
+    let stored = store.save_links(&new).await?;
+    let mut stored = stored.into_iter();
+    for (t, o) in links.iter().zip(outcomes.iter_mut()) {
+        if matches!(o, Outcome::Ingested) {
+            let s = stored.next().ok_or_else(|| {
+                StoreError::Corrupt("the store answered fewer tracked links than asked".into())
+            })?;
+            if s.code != t.code {
+                *o = Outcome::Rejected(Rejection::field(
+                    "code",
+                    format_args!(
+                        "message {:?} already has the tracked link {} for link {:?}",
+                        t.message_id, s.code, t.link_id
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(outcomes)
 }
 
 fn overlong(n: u64) -> Rejection {

@@ -31,6 +31,7 @@ pub mod causes;
 pub mod csv;
 pub mod engine;
 pub mod event;
+pub mod export;
 pub mod gateway;
 pub mod ingest;
 pub mod insights;

@@ -7,6 +7,7 @@
 //! (`smsreport-conformance`), and the engine's rules are unit-tested through it without a
 //! database. It keeps nothing on disk: "durable" here means "stored in the map".
 
+use crate::export::{page_of, ExportKind, Record};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
@@ -249,6 +250,54 @@ impl Store for MemStore {
             rc.contact(list);
         }
         Ok(rc)
+    }
+
+    async fn export_page(
+        &self,
+        kind: ExportKind,
+        after: Option<&Record>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        let state = self.state();
+        let all: Box<dyn Iterator<Item = Record> + '_> = match kind {
+            ExportKind::Campaigns => Box::new(state.campaigns.values().map(|def| {
+                Record::Campaign {
+                    def: def.clone(),
+                    list_name: def
+                        .contact_list
+                        .as_ref()
+                        .and_then(|l| state.lists.get(l).cloned()),
+                }
+            })),
+            ExportKind::Contacts => {
+                Box::new(state.contacts.iter().map(|((l, r), name)| Record::Contact {
+                    list_id: l.clone(),
+                    recipient: r.clone(),
+                    name: name.clone(),
+                }))
+            }
+            ExportKind::Messages => Box::new(
+                state
+                    .messages
+                    .values()
+                    .filter_map(|m| m.record.clone().map(Record::Message)),
+            ),
+            ExportKind::Pending => Box::new(state.messages.iter().filter_map(|(id, m)| {
+                match (&m.record, &m.pending) {
+                    (None, Some(k)) => Some(Record::Pending {
+                        message_id: id.clone(),
+                        key: k.clone(),
+                    }),
+                    _ => None,
+                }
+            })),
+            ExportKind::EventClicks => {
+                Box::new(state.event_clicks.values().cloned().map(Record::Click))
+            }
+            ExportKind::Clicks => Box::new(state.key_clicks.values().cloned().map(Record::Click)),
+            ExportKind::TrackedLinks => Box::new(state.links.values().cloned().map(Record::Link)),
+        };
+        Ok(page_of(all, after, limit))
     }
 
     async fn save_links(&self, links: &[TrackedLink]) -> Result<Vec<TrackedLink>, StoreError> {

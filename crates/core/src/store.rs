@@ -1,5 +1,6 @@
 //! The [`Store`] trait every backend implements, and [`StoreError`].
 
+use crate::export::{ExportKind, Record};
 use std::fmt::Debug;
 
 use async_trait::async_trait;
@@ -257,6 +258,20 @@ pub trait Store: Send + Sync + Debug {
 
     /// The tracked link of a code; `None` when no such code was stored.
     async fn resolve_link(&self, code: &str) -> Result<Option<TrackedLink>, StoreError>;
+
+    /// Up to `limit` stored records of `kind` whose key ([`Record::key`]: text compared
+    /// as bytes, then a click's time) sorts after `after`'s, in key order; fewer than
+    /// `limit` only at the end. `smsreport export` pages through every kind with it
+    /// ([`crate::export`]). A store that cannot page answers [`StoreError::Invalid`].
+    async fn export_page(
+        &self,
+        kind: ExportKind,
+        after: Option<&Record>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        let _ = (kind, after, limit);
+        Err(StoreError::Invalid("this store cannot export".into()))
+    }
 
     /// The report (docs/rules.md, "The report"), months in UTC, insights as of now. An
     /// unknown campaign is [`StoreError::NotFound`].

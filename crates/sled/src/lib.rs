@@ -38,6 +38,7 @@ use smsreport_core::engine::{
     apply, CampaignDef, Changes, Counter, Loaded, MessageRecord, MessageState, Needs, Outcome,
     EDGE_NAMES_END, EDGE_NAMES_START,
 };
+use smsreport_core::export::{ExportKind, Record};
 use smsreport_core::insights::MessageFilter;
 use smsreport_core::report::{CampaignTotals, Recount};
 use smsreport_core::store::{edges_from_rows, LinkSave, StoredLinks};
@@ -497,6 +498,87 @@ impl Inner {
         }
         Ok(rc)
     }
+
+    /// One page of an export (see [`Store::export_page`]): keys are in the export's order
+    /// already (fields joined by 0x00, a click's time big-endian at the end).
+    fn export_page(
+        &self,
+        kind: ExportKind,
+        after: Option<Record>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        let tag = match kind {
+            ExportKind::Campaigns => b'C',
+            ExportKind::Contacts => b'K',
+            ExportKind::Messages | ExportKind::Pending => b'M',
+            ExportKind::EventClicks => b'Y',
+            ExportKind::Clicks => b'X',
+            ExportKind::TrackedLinks => b'G',
+        };
+        let from = match after.map(|r| r.key()) {
+            None => Bound::Included(vec![tag]),
+            Some(k) => {
+                let parts: Vec<&[u8]> = k.text.iter().map(|t| t.as_bytes()).collect();
+                let mut start = key(tag, &parts);
+                if kind == ExportKind::Clicks {
+                    start.push(0);
+                    start.extend_from_slice(&k.at.to_be_bytes());
+                }
+                Bound::Excluded(start)
+            }
+        };
+        let mut out = Vec::new();
+        for r in self
+            .db
+            .range::<Vec<u8>, _>((from, Bound::Excluded(vec![tag + 1])))
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = r.map_err(|e| backend("scanning the sled store", e))?;
+            let record = match kind {
+                ExportKind::Campaigns => {
+                    let def: CampaignDef = dec("a campaign", &v)?;
+                    let list_name = match &def.contact_list {
+                        None => None,
+                        Some(id) => match self.get(&key(b'L', &[id.as_bytes()]))? {
+                            Some(v) => Some(utf8("a list name", &v)?),
+                            None => None,
+                        },
+                    };
+                    Record::Campaign { def, list_name }
+                }
+                ExportKind::Contacts => {
+                    let mut f = k[1..].splitn(2, |b| *b == 0);
+                    let list_id = utf8("a list id", f.next().unwrap_or_default())?;
+                    let recipient = utf8("a recipient", f.next().unwrap_or_default())?;
+                    Record::Contact {
+                        list_id,
+                        recipient,
+                        name: dec("a contact", &v)?,
+                    }
+                }
+                ExportKind::Messages => match dec::<MessageState>("a message", &v)?.record {
+                    Some(m) => Record::Message(m),
+                    None => continue,
+                },
+                ExportKind::Pending => {
+                    let m: MessageState = dec("a message", &v)?;
+                    match (m.record, m.pending) {
+                        (None, Some(key)) => Record::Pending {
+                            message_id: utf8("a message id", &k[1..])?,
+                            key,
+                        },
+                        _ => continue,
+                    }
+                }
+                ExportKind::EventClicks | ExportKind::Clicks => Record::Click(dec("a click", &v)?),
+                ExportKind::TrackedLinks => Record::Link(dec("a tracked link", &v)?),
+            };
+            out.push(record);
+        }
+        Ok(out)
+    }
 }
 
 /// Upgrades a format-1 store (before insights) in one atomic batch: every message gets
@@ -679,6 +761,17 @@ impl Store for SledStore {
             save.answer(&stored)
         })
         .await
+    }
+
+    async fn export_page(
+        &self,
+        kind: ExportKind,
+        after: Option<&Record>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        let after = after.cloned();
+        self.blocking(move |inner| inner.export_page(kind, after, limit))
+            .await
     }
 
     async fn resolve_link(&self, code: &str) -> Result<Option<TrackedLink>, StoreError> {

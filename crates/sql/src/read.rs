@@ -42,6 +42,31 @@ pub(crate) const ALL_CLICKS: &str =
 /// Every contact's list.
 pub(crate) const ALL_CONTACTS: &str = "SELECT list_id FROM contacts";
 
+/// An export page of campaigns, with their list's name.
+pub(crate) const EXPORT_CAMPAIGNS: &str =
+    "SELECT c.campaign_id, c.name, c.list_id, c.link_tracking, \
+     c.created_at, c.links, l.name FROM campaigns c LEFT JOIN lists l ON l.list_id = c.list_id \
+     WHERE c.campaign_id > $1 ORDER BY c.campaign_id LIMIT $2";
+/// An export page of contacts.
+pub(crate) const EXPORT_CONTACTS: &str = "SELECT list_id, recipient, name FROM contacts \
+     WHERE (list_id, recipient) > ($1, $2) ORDER BY list_id, recipient LIMIT $3";
+/// An export page of messages.
+pub(crate) const EXPORT_MESSAGES: &str = "SELECT message_id, campaign_id, recipient, parts, at, \
+     status, status_at, error_code, country_code, region FROM messages \
+     WHERE campaign_id IS NOT NULL AND message_id > $1 ORDER BY message_id LIMIT $2";
+/// An export page of clicks with an event id.
+pub(crate) const EXPORT_EVENT_CLICKS: &str =
+    "SELECT event_id, campaign_id, link_id, recipient, at, \
+     user_agent, bot FROM event_clicks WHERE event_id > $1 ORDER BY event_id LIMIT $2";
+/// An export page of clicks without one.
+pub(crate) const EXPORT_CLICKS: &str =
+    "SELECT campaign_id, link_id, recipient, at, user_agent, bot \
+     FROM clicks WHERE (campaign_id, link_id, recipient, at) > ($1, $2, $3, $4) \
+     ORDER BY campaign_id, link_id, recipient, at LIMIT $5";
+/// An export page of tracked links.
+pub(crate) const EXPORT_LINKS: &str = "SELECT code, campaign_id, link_id, message_id, recipient \
+     FROM tracked_links WHERE code > $1 ORDER BY code LIMIT $2";
+
 /// A click row: event_id, campaign_id, link_id, recipient, at, user_agent, bot.
 pub(crate) type ClickRow = (
     Option<String>,
@@ -68,11 +93,144 @@ pub(crate) fn click_of(r: ClickRow) -> smsreport_core::engine::ClickRecord {
 }
 
 /// Gives `$store` (a type with a sqlx `pool` field) the shared reads as inherent
-/// methods: `read_link`, `read_totals`, `read_all_totals`, `read_edge_clicks` and
-/// `read_recount`, each what the `Store` method of the same name answers.
+/// methods: `read_link`, `read_totals`, `read_all_totals`, `read_edge_clicks`,
+/// `read_recount` and `read_export_page`, each what the `Store` method of the same name
+/// answers. `$pending` is the dialect's query of an export page of pending statuses
+/// (message_id, status, at, error_code; after `$1`, at most `$2`).
 macro_rules! shared_reads {
-    ($store:ty) => {
+    ($store:ty, $pending:expr) => {
         impl $store {
+            async fn read_export_page(
+                &self,
+                kind: smsreport_core::export::ExportKind,
+                after: Option<&smsreport_core::export::Record>,
+                limit: usize,
+            ) -> Result<Vec<smsreport_core::export::Record>, smsreport_core::StoreError> {
+                use smsreport_core::export::{ExportKind, Record};
+                let err =
+                    |e| smsreport_core::StoreError::backend("reading a page of the export", e);
+                let key = after
+                    .map(Record::key)
+                    .unwrap_or(smsreport_core::export::ExportKey {
+                        text: Vec::new(),
+                        at: i64::MIN,
+                    });
+                let t = |i: usize| key.text.get(i).map(String::as_str).unwrap_or("");
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                Ok(match kind {
+                    ExportKind::Campaigns => {
+                        let rows: Vec<(
+                            String,
+                            String,
+                            Option<String>,
+                            bool,
+                            Option<i64>,
+                            String,
+                            Option<String>,
+                        )> = sqlx::query_as($crate::read::EXPORT_CAMPAIGNS)
+                            .bind(t(0))
+                            .bind(limit)
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(err)?;
+                        rows.into_iter()
+                            .map(|(a, b, c, d, e, f, list_name)| {
+                                Ok(Record::Campaign {
+                                    def: $crate::campaign_of((a, b, c, d, e, f))?,
+                                    list_name,
+                                })
+                            })
+                            .collect::<Result<_, smsreport_core::StoreError>>()?
+                    }
+                    ExportKind::Contacts => {
+                        let rows: Vec<(String, String, Option<String>)> =
+                            sqlx::query_as($crate::read::EXPORT_CONTACTS)
+                                .bind(t(0))
+                                .bind(t(1))
+                                .bind(limit)
+                                .fetch_all(&self.pool)
+                                .await
+                                .map_err(err)?;
+                        rows.into_iter()
+                            .map(|(list_id, recipient, name)| Record::Contact {
+                                list_id,
+                                recipient,
+                                name,
+                            })
+                            .collect()
+                    }
+                    ExportKind::Messages => {
+                        let rows: Vec<$crate::MessageRow> =
+                            sqlx::query_as($crate::read::EXPORT_MESSAGES)
+                                .bind(t(0))
+                                .bind(limit)
+                                .fetch_all(&self.pool)
+                                .await
+                                .map_err(err)?;
+                        rows.into_iter()
+                            .map(|r| $crate::message_of(r).map(Record::Message))
+                            .collect::<Result<_, smsreport_core::StoreError>>()?
+                    }
+                    ExportKind::Pending => {
+                        let rows: Vec<(String, i64, i64, Option<String>)> =
+                            sqlx::query_as($pending)
+                                .bind(t(0))
+                                .bind(limit)
+                                .fetch_all(&self.pool)
+                                .await
+                                .map_err(err)?;
+                        rows.into_iter()
+                            .map(|(message_id, s, at, code)| {
+                                Ok(Record::Pending {
+                                    message_id,
+                                    key: $crate::key_of(s, at, code)?,
+                                })
+                            })
+                            .collect::<Result<_, smsreport_core::StoreError>>()?
+                    }
+                    ExportKind::EventClicks => {
+                        let rows: Vec<$crate::read::ClickRow> =
+                            sqlx::query_as($crate::read::EXPORT_EVENT_CLICKS)
+                                .bind(t(0))
+                                .bind(limit)
+                                .fetch_all(&self.pool)
+                                .await
+                                .map_err(err)?;
+                        rows.into_iter()
+                            .map(|r| Record::Click($crate::read::click_of(r)))
+                            .collect()
+                    }
+                    ExportKind::Clicks => {
+                        let rows: Vec<(String, String, String, i64, Option<String>, bool)> =
+                            sqlx::query_as($crate::read::EXPORT_CLICKS)
+                                .bind(t(0))
+                                .bind(t(1))
+                                .bind(t(2))
+                                .bind(key.at)
+                                .bind(limit)
+                                .fetch_all(&self.pool)
+                                .await
+                                .map_err(err)?;
+                        rows.into_iter()
+                            .map(|(c, l, r, at, ua, bot)| {
+                                Record::Click($crate::read::click_of((None, c, l, r, at, ua, bot)))
+                            })
+                            .collect()
+                    }
+                    ExportKind::TrackedLinks => {
+                        let rows: Vec<$crate::LinkRow> = sqlx::query_as($crate::read::EXPORT_LINKS)
+                            .bind(t(0))
+                            .bind(limit)
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(err)?;
+                        rows.into_iter()
+                            .map(|r| Record::Link($crate::link_of(r)))
+                            .collect()
+                    }
+                })
+            }
+
             async fn read_link(
                 &self,
                 code: &str,

@@ -641,7 +641,13 @@ async fn ingest_in(
     Ok(outcomes)
 }
 
-crate::read::shared_reads!(SqliteStore);
+/// An export page of statuses waiting for their message (a pending row whose message
+/// has arrived no longer counts).
+const PENDING_PAGE: &str = "SELECT p.message_id, p.status, p.at, p.error_code FROM pending_statuses p \
+     WHERE p.message_id > $1 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.message_id = p.message_id) \
+     ORDER BY p.message_id LIMIT $2";
+
+crate::read::shared_reads!(SqliteStore, PENDING_PAGE);
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -649,6 +655,15 @@ impl Store for SqliteStore {
         let (_guard, mut conn) = self.begin_write().await?;
         let r = save_links(&mut conn, links).await;
         finish(&mut conn, r).await
+    }
+
+    async fn export_page(
+        &self,
+        kind: smsreport_core::export::ExportKind,
+        after: Option<&smsreport_core::export::Record>,
+        limit: usize,
+    ) -> Result<Vec<smsreport_core::export::Record>, StoreError> {
+        self.read_export_page(kind, after, limit).await
     }
 
     async fn resolve_link(&self, code: &str) -> Result<Option<TrackedLink>, StoreError> {

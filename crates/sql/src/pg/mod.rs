@@ -380,7 +380,13 @@ fn retryable(e: &sqlx::Error) -> bool {
         .is_some_and(|c| c == "40001" || c == "40P01")
 }
 
-crate::read::shared_reads!(PgStore);
+/// An export page of statuses waiting for their message: on PostgreSQL, rows of
+/// `messages` without a campaign.
+const PENDING_PAGE: &str = "SELECT message_id, status, status_at, error_code FROM messages \
+     WHERE campaign_id IS NULL AND status IS NOT NULL AND message_id > $1 \
+     ORDER BY message_id LIMIT $2";
+
+crate::read::shared_reads!(PgStore, PENDING_PAGE);
 
 #[async_trait]
 impl Store for PgStore {
@@ -423,6 +429,15 @@ impl Store for PgStore {
                 }
             }
         }
+    }
+
+    async fn export_page(
+        &self,
+        kind: smsreport_core::export::ExportKind,
+        after: Option<&smsreport_core::export::Record>,
+        limit: usize,
+    ) -> Result<Vec<smsreport_core::export::Record>, StoreError> {
+        self.read_export_page(kind, after, limit).await
     }
 
     async fn resolve_link(&self, code: &str) -> Result<Option<TrackedLink>, StoreError> {
