@@ -381,3 +381,34 @@ pub(crate) async fn messages(
     )
     .with("messages", serde_json::to_value(&out).unwrap_or_default()))
 }
+
+/// `GET /v1/export`: the store as `smsreport export` writes it (docs/events.md, "Export"),
+/// streamed a page at a time: nothing is buffered beyond one page. A store failure after
+/// the first bytes ends the body early (the client sees a cut connection, never a
+/// shorter export passed off as whole), and is logged.
+pub async fn export(State(st): State<AppState>) -> Response {
+    use futures_util::stream;
+    use smsreport_core::export::Export;
+    let body = stream::unfold(Some(Export::new(st.store.clone())), |ex| async move {
+        let mut ex = ex?;
+        match ex.next_chunk().await {
+            Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), Some(ex))),
+            Ok(None) => {
+                tracing::info!(lines = ex.lines(), "export streamed");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %smsreport_core::causes::with_causes(&e), "export failed midway");
+                Some((Err(std::io::Error::other(e)), None))
+            }
+        }
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        )],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
+}

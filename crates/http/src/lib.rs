@@ -117,6 +117,7 @@ pub fn router(store: Arc<dyn Store>, mut cfg: Config) -> Router {
         .route("/v1/campaigns/{id}/report", get(api::report))
         .route("/v1/campaigns/{id}/recipients", get(api::recipients))
         .route("/v1/campaigns/{id}/messages", post(api::messages))
+        .route("/v1/export", get(api::export))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_bearer,
