@@ -1187,6 +1187,149 @@ pub async fn export_moves_everything(store: &dyn Store) {
     assert_same_state(store, &copy, "the store after taking its own export").await;
 }
 
+/// Forgetting: three people (one who clicked and was a contact, one only a contact, one
+/// only a recipient) leave every report figure as it was but the subscribers; their
+/// numbers are in nothing the store answers or exports; drill-downs show `forgotten`;
+/// old input ingested again double-counts nothing; the store still moves losslessly.
+pub async fn forgetting_a_person(store: &dyn Store) {
+    use smsreport_core::forget::Forgotten;
+    use smsreport_core::mem::MemStore;
+    use smsreport_core::TrackedLink;
+    const CLICKER: &str = "+37120000001";
+    const CONTACT: &str = "+37120000077";
+    const RECIPIENT: &str = "+37120000004";
+    let extra = format!(
+        "{{\"type\":\"contact\",\"list_id\":\"vip\",\"recipient\":\"{CONTACT}\",\"name\":\"Only a contact\"}}\n\
+         {{\"type\":\"click\",\"campaign_id\":\"spring-sale\",\"link_id\":\"sale\",\"recipient\":\"{CLICKER}\",\"at\":\"2026-03-06T10:00:00Z\",\"event_id\":\"ev-1\"}}\n"
+    );
+    ingest_expecting(store, BASIC, counts(19, 0, 0), "the basic example").await;
+    ingest_expecting(store, &extra, counts(2, 0, 0), "a contact and a click").await;
+    let link = TrackedLink {
+        code: "Fg00001".into(),
+        campaign_id: "spring-sale".into(),
+        link_id: "sale".into(),
+        message_id: "m1".into(),
+        recipient: CLICKER.into(),
+    };
+    store
+        .save_links(std::slice::from_ref(&link))
+        .await
+        .expect("save");
+    let before = report_json(store, "spring-sale").await;
+    let drill_before = pages(store, "spring-sale", None, 100).await;
+
+    let clicker = store.forget_number(CLICKER).await.expect("forget");
+    assert_eq!(
+        clicker,
+        Forgotten {
+            messages: 1,
+            contacts: 1,
+            clicks: 3,
+            tracked_links: 1
+        }
+    );
+    let contact = store.forget_number(CONTACT).await.expect("forget");
+    assert_eq!(
+        contact,
+        Forgotten {
+            contacts: 1,
+            ..Forgotten::default()
+        }
+    );
+    let recipient = store.forget_number(RECIPIENT).await.expect("forget");
+    assert_eq!(
+        recipient,
+        Forgotten {
+            messages: 1,
+            ..Forgotten::default()
+        }
+    );
+    assert_eq!(
+        store.forget_number("+37129999999").await.expect("forget"),
+        Forgotten::default(),
+        "a number the store does not hold changes nothing"
+    );
+    assert!(matches!(
+        store.forget_number("37120000001").await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    // Every figure stays but the subscribers: two of the list's contacts are gone.
+    let mut want = before.clone();
+    want["contact_list"]["subscribers"] = serde_json::json!(
+        before["contact_list"]["subscribers"]
+            .as_u64()
+            .expect("subscribers")
+            - 2
+    );
+    assert_json_eq(&report_json(store, "spring-sale").await, &want, "");
+    verify_passes(store).await;
+
+    // Drill-downs: the same rows, `forgotten` in place of the two numbers.
+    let drill = pages(store, "spring-sale", None, 100).await;
+    let rows =
+        |p: &[smsreport_core::report::RecipientPage]| -> Vec<smsreport_core::report::RecipientRow> {
+            p.iter().flat_map(|p| p.items.clone()).collect()
+        };
+    let (old, new) = (rows(&drill_before), rows(&drill));
+    assert_eq!(old.len(), new.len());
+    for (o, n) in old.iter().zip(&new) {
+        let mut o = o.clone();
+        if o.recipient == CLICKER || o.recipient == RECIPIENT {
+            o.recipient = "forgotten".into();
+        }
+        assert_eq!(&o, n, "drill-down row of {}", n.message_id);
+    }
+
+    // The tracked link still redirects, for the token.
+    let moved = store
+        .resolve_link("Fg00001")
+        .await
+        .expect("resolve")
+        .expect("the link");
+    assert_eq!(moved.message_id, "m1");
+    assert!(
+        smsreport_core::forget::is_token(&moved.recipient),
+        "{moved:?}"
+    );
+
+    // Nothing the store exports holds the numbers.
+    let export = export_text(store, 3).await;
+    for n in [CLICKER, CONTACT, RECIPIENT] {
+        assert!(!export.contains(n), "{n} is in the export:\n{export}");
+    }
+    assert!(
+        export.contains("forgotten:371:LV:"),
+        "the tokens are: {export}"
+    );
+    let copy = MemStore::default();
+    let (summary, rejected) = ingest_text(&copy, &export).await;
+    assert!(rejected.is_empty(), "{rejected:?}");
+    assert_eq!(summary.ingested, export.lines().count() as u64);
+    assert_same_state(store, &copy, "a forgotten store and its export").await;
+    assert_eq!(
+        export_text(&copy, 5).await,
+        export,
+        "the copy exports the same bytes"
+    );
+
+    // The old input again: the clicker's contact comes back (forget it again), nothing
+    // else counts twice.
+    ingest_expecting(store, BASIC, counts(1, 18, 0), "the basic example again").await;
+    ingest_expecting(store, &extra, counts(1, 1, 0), "the extra lines again").await;
+    assert_json_eq(&report_json(store, "spring-sale").await, &before, "");
+    verify_passes(store).await;
+    let again = store.forget_number(CLICKER).await.expect("forget");
+    assert_eq!(
+        again,
+        Forgotten {
+            contacts: 1,
+            ..Forgotten::default()
+        },
+        "only the contact came back"
+    );
+}
+
 /// Runs an async test body on a fresh runtime (tests are synchronous; stores are async).
 pub fn run<T, F: std::future::Future<Output = T>>(f: F) -> T {
     tokio::runtime::Builder::new_multi_thread()
@@ -1213,7 +1356,7 @@ macro_rules! suite {
                 campaigns_are_listed_newest_first, campaign_updates, click_rules,
                 status_order_does_not_matter, months_in_a_time_zone, tracked_links,
                 forty_statuses_of_one_message, more_statuses_than_a_message_remembers,
-                export_moves_everything;
+                export_moves_everything, forgetting_a_person;
             properties: any_order_and_duplication_gives_the_same_reports,
                 rows_sum_to_total_and_verify_passes
         }

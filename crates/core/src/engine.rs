@@ -127,6 +127,11 @@ pub struct ClickKey {
 /// A person's first human click on a link: (campaign_id, link_id, recipient).
 pub type UniquePair = (String, String, String);
 
+/// A click without `event_id` of a forgotten person: (campaign_id, link_id, at). A click
+/// with a phone number and no `event_id` at the same place and time is a duplicate of it
+/// (docs/rules.md, "Forgetting a person").
+pub type ForgottenClick = (String, String, Millis);
+
 /// A contact of a list, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactRecord {
@@ -277,6 +282,8 @@ pub struct Needs {
     pub click_keys: BTreeSet<ClickKey>,
     /// First human clicks.
     pub unique_pairs: BTreeSet<UniquePair>,
+    /// Forgotten people's clicks a click without `event_id` may repeat.
+    pub forgotten_clicks: BTreeSet<ForgottenClick>,
 }
 
 impl Needs {
@@ -309,6 +316,7 @@ impl Needs {
                         }
                         None => {
                             n.click_keys.insert(click_key(c));
+                            n.forgotten_clicks.insert(forgotten_click(c));
                         }
                     }
                     if !is_bot(c.user_agent.as_deref()) {
@@ -323,6 +331,10 @@ impl Needs {
         }
         n
     }
+}
+
+fn forgotten_click(c: &ClickEvent) -> ForgottenClick {
+    (c.campaign_id.clone(), c.link_id.clone(), c.at)
 }
 
 fn click_key(c: &ClickEvent) -> ClickKey {
@@ -347,6 +359,7 @@ pub struct Loaded {
     pub click_event_ids: HashSet<String>,
     pub click_keys: HashSet<ClickKey>,
     pub unique_pairs: HashSet<UniquePair>,
+    pub forgotten_clicks: HashSet<ForgottenClick>,
 }
 
 /// The state of one `message_id` written by a batch.
@@ -379,6 +392,8 @@ pub struct Changes {
     pub clicks: Vec<ClickRecord>,
     /// First human clicks to record.
     pub unique_pairs: Vec<UniquePair>,
+    /// Forgotten people's clicks without `event_id` to record.
+    pub forgotten_clicks: Vec<ForgottenClick>,
     /// The status events newly added to a state's `seen`: (message_id, status event).
     /// The states in `messages` already hold them; a backend that keeps `seen` in a
     /// table of its own inserts these.
@@ -396,6 +411,7 @@ impl Changes {
             && self.messages.is_empty()
             && self.clicks.is_empty()
             && self.unique_pairs.is_empty()
+            && self.forgotten_clicks.is_empty()
             && self.status_events.is_empty()
             && self.counters.is_empty()
     }
@@ -556,7 +572,10 @@ impl Apply {
             .get(&ev.message_id)
             .and_then(|m| m.record.as_ref())
         {
-            if m.campaign_id == ev.campaign_id && m.recipient == ev.recipient {
+            // A forgotten person's message: the old input repeats it with the number.
+            if m.campaign_id == ev.campaign_id && m.recipient == ev.recipient
+                || crate::forget::is_token(&m.recipient)
+            {
                 return Ok(false);
             }
             return Err(Rejection::new(format!(
@@ -641,12 +660,21 @@ impl Apply {
                 ev.campaign_id, ev.link_id
             )));
         }
+        let token = crate::forget::is_token(&ev.recipient);
         let fresh = match &ev.event_id {
             Some(id) => self.s.click_event_ids.insert(id.clone()),
+            // A number's click where a forgotten person clicked then is theirs, repeated.
+            None if !token && self.s.forgotten_clicks.contains(&forgotten_click(ev)) => false,
             None => self.s.click_keys.insert(click_key(ev)),
         };
         if !fresh {
             return Ok(false);
+        }
+        if token && ev.event_id.is_none() {
+            let mark = forgotten_click(ev);
+            if self.s.forgotten_clicks.insert(mark.clone()) {
+                self.changes.forgotten_clicks.push(mark);
+            }
         }
         let bot = is_bot(ev.user_agent.as_deref());
         let c = &ev.campaign_id;

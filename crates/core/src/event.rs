@@ -288,6 +288,16 @@ impl<'a> Fields<'a> {
         Ok(s.to_owned())
     }
 
+    /// A recipient of a message, click or tracked link: an E.164 number, or a forgotten
+    /// person's token (as an export writes it; crate::forget).
+    fn person(&self, field: &str) -> Result<String, Rejection> {
+        let s = self.str(field)?;
+        if !crate::forget::is_token(s) {
+            check_recipient(&self.name(field), s)?;
+        }
+        Ok(s.to_owned())
+    }
+
     fn time(&self, field: &str) -> Result<Millis, Rejection> {
         Millis::parse(self.str(field)?).map_err(|p| Rejection::field(&self.name(field), p))
     }
@@ -530,7 +540,7 @@ pub fn parse_line(line: &[u8]) -> Result<Parsed, Rejection> {
             campaign_id: f.id("campaign_id")?,
             link_id: f.id("link_id")?,
             message_id: f.id("message_id")?,
-            recipient: f.recipient("recipient")?,
+            recipient: f.person("recipient")?,
         }));
     }
     let event = match ty {
@@ -543,7 +553,7 @@ pub fn parse_line(line: &[u8]) -> Result<Parsed, Rejection> {
         "message" => {
             let message_id = f.id("message_id")?;
             let campaign_id = f.id("campaign_id")?;
-            let recipient = f.recipient("recipient")?;
+            let recipient = f.person("recipient")?;
             let parts = check_parts(f.get("parts"))?;
             let at = f.time("at")?;
             Ok(Event::Message(MessageEvent {
@@ -581,7 +591,7 @@ pub fn parse_line(line: &[u8]) -> Result<Parsed, Rejection> {
         "click" => Ok(Event::Click(ClickEvent {
             campaign_id: f.id("campaign_id")?,
             link_id: f.id("link_id")?,
-            recipient: f.recipient("recipient")?,
+            recipient: f.person("recipient")?,
             at: f.time("at")?,
             user_agent: f.text("user_agent", 0, 1024)?,
             event_id: f.opt_id("event_id")?,

@@ -61,6 +61,10 @@ impl Country {
     /// ([`PHONE_METADATA_VERSION`]): the region `getRegionCodeForNumber` gives, or the
     /// calling code's main region where it gives none.
     pub fn of(e164: &str) -> Country {
+        // A forgotten person's token carries their country (crate::forget).
+        if let Some(c) = crate::forget::token_country(e164) {
+            return c;
+        }
         let unknown = || Country {
             code: None,
             region: "ZZ".into(),

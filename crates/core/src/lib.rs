@@ -32,6 +32,7 @@ pub mod csv;
 pub mod engine;
 pub mod event;
 pub mod export;
+pub mod forget;
 pub mod gateway;
 pub mod ingest;
 pub mod insights;

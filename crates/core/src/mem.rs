@@ -8,14 +8,15 @@
 //! database. It keeps nothing on disk: "durable" here means "stored in the map".
 
 use crate::export::{page_of, ExportKind, Record};
+use crate::forget::Forgotten;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
 use crate::engine::{
-    apply, CampaignDef, Changes, ClickKey, ClickRecord, Counter, Loaded, MessageRecord,
-    MessageState, Needs, Outcome, UniquePair,
+    apply, CampaignDef, Changes, ClickKey, ClickRecord, Counter, ForgottenClick, Loaded,
+    MessageRecord, MessageState, Needs, Outcome, UniquePair,
 };
 use crate::insights::MessageFilter;
 use crate::report::{CampaignTotals, Recount};
@@ -36,6 +37,7 @@ struct State {
     /// Clicks without one, by their identity.
     key_clicks: HashMap<ClickKey, ClickRecord>,
     unique_pairs: BTreeSet<UniquePair>,
+    forgotten_clicks: BTreeSet<ForgottenClick>,
     /// Every counter by name, as a SQL store keeps them: campaign counters by
     /// [`crate::engine::CampaignCounter::name`].
     counters: BTreeMap<Counter, i64>,
@@ -107,7 +109,99 @@ impl State {
                 .filter(|k| self.unique_pairs.contains(*k))
                 .cloned()
                 .collect(),
+            forgotten_clicks: n
+                .forgotten_clicks
+                .iter()
+                .filter(|k| self.forgotten_clicks.contains(*k))
+                .cloned()
+                .collect(),
         }
+    }
+
+    /// [`Store::forget`]: every place the number is, in one step.
+    fn forget(&mut self, number: &str, token: &str) -> Forgotten {
+        let mut f = Forgotten::default();
+        let contacts: Vec<(String, String)> = self
+            .contacts
+            .keys()
+            .filter(|(_, r)| r == number)
+            .cloned()
+            .collect();
+        for k in contacts {
+            self.contacts.remove(&k);
+            *self.counters.entry(Counter::Subscribers(k.0)).or_default() -= 1;
+            f.contacts += 1;
+        }
+        for m in self.messages.values_mut() {
+            if let Some(r) = m.record.as_mut().filter(|r| r.recipient == number) {
+                r.recipient = token.to_owned();
+                f.messages += 1;
+            }
+        }
+        for c in self
+            .event_clicks
+            .values_mut()
+            .filter(|c| c.recipient == number)
+        {
+            c.recipient = token.to_owned();
+            f.clicks += 1;
+        }
+        let keys: Vec<ClickKey> = self
+            .key_clicks
+            .keys()
+            .filter(|k| k.recipient == number)
+            .cloned()
+            .collect();
+        for mut k in keys {
+            let Some(mut c) = self.key_clicks.remove(&k) else {
+                continue;
+            };
+            c.recipient = token.to_owned();
+            k.recipient = token.to_owned();
+            self.forgotten_clicks
+                .insert((c.campaign_id.clone(), c.link_id.clone(), c.at));
+            self.key_clicks.insert(k, c);
+            f.clicks += 1;
+        }
+        let pairs: Vec<UniquePair> = self
+            .unique_pairs
+            .iter()
+            .filter(|p| p.2 == number)
+            .cloned()
+            .collect();
+        for p in pairs {
+            self.unique_pairs.remove(&p);
+            self.unique_pairs.insert((p.0, p.1, token.to_owned()));
+        }
+        let per_recipient: Vec<(String, i64)> = self
+            .counters
+            .iter()
+            .filter_map(|(c, v)| match c {
+                Counter::RecipientClicks {
+                    campaign_id,
+                    recipient,
+                } if recipient == number => Some((campaign_id.clone(), *v)),
+                _ => None,
+            })
+            .collect();
+        for (campaign_id, v) in per_recipient {
+            self.counters.remove(&Counter::RecipientClicks {
+                campaign_id: campaign_id.clone(),
+                recipient: number.to_owned(),
+            });
+            *self
+                .counters
+                .entry(Counter::RecipientClicks {
+                    campaign_id,
+                    recipient: token.to_owned(),
+                })
+                .or_default() += v;
+        }
+        for l in self.links.values_mut().filter(|l| l.recipient == number) {
+            l.recipient = token.to_owned();
+            f.tracked_links += 1;
+        }
+        f
     }
 
     /// Step 4: store what the engine decided.
@@ -139,6 +233,7 @@ impl State {
             }
         }
         self.unique_pairs.extend(ch.unique_pairs);
+        self.forgotten_clicks.extend(ch.forgotten_clicks);
         for (counter, delta) in ch.counters {
             *self.counters.entry(counter).or_default() += delta;
         }
@@ -250,6 +345,10 @@ impl Store for MemStore {
             rc.contact(list);
         }
         Ok(rc)
+    }
+
+    async fn forget(&self, number: &str, token: &str) -> Result<Forgotten, StoreError> {
+        Ok(self.state().forget(number, token))
     }
 
     async fn export_page(

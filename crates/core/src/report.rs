@@ -367,6 +367,7 @@ pub fn sort_newest_first(list: &mut [CampaignTotals]) {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientRow {
     pub message_id: String,
+    /// The phone number, or `forgotten` (docs/rules.md, "Forgetting a person").
     pub recipient: String,
     /// The report row the message is counted in.
     pub row: Row,
@@ -386,7 +387,7 @@ impl RecipientRow {
     pub fn new(m: &MessageRecord, clicks: i64) -> RecipientRow {
         RecipientRow {
             message_id: m.message_id.clone(),
-            recipient: m.recipient.clone(),
+            recipient: crate::forget::shown(&m.recipient).to_owned(),
             row: m.current().row(),
             status: m.current(),
             error_code: m.status.as_ref().and_then(|k| k.error_code.clone()),

@@ -1,6 +1,7 @@
 //! The [`Store`] trait every backend implements, and [`StoreError`].
 
 use crate::export::{ExportKind, Record};
+use crate::forget::Forgotten;
 use std::fmt::Debug;
 
 use async_trait::async_trait;
@@ -258,6 +259,37 @@ pub trait Store: Send + Sync + Debug {
 
     /// The tracked link of a code; `None` when no such code was stored.
     async fn resolve_link(&self, code: &str) -> Result<Option<TrackedLink>, StoreError>;
+
+    /// Erases `number` (an E.164 phone number) for `token` ([`crate::forget`]), in one
+    /// atomic step, durable on return (docs/rules.md, "Forgetting a person"):
+    ///
+    /// - every contact of the number is deleted, and its list's subscribers counter
+    ///   (`Counter::Subscribers`) drops by one;
+    /// - every message, click (with or without `event_id`) and tracked link of the number
+    ///   gets `token` as its recipient; messages keep their stored country;
+    /// - every click of the number without `event_id` leaves a [`crate::engine::ForgottenClick`] mark;
+    /// - first human clicks (campaign, link, number) and the number's
+    ///   `Counter::RecipientClicks` move to the token.
+    ///
+    /// Nothing else changes; a number the store does not hold changes nothing. Callers use
+    /// [`Store::forget_number`], which draws the token.
+    async fn forget(&self, number: &str, token: &str) -> Result<Forgotten, StoreError> {
+        let _ = (number, token);
+        Err(StoreError::Invalid("this store cannot forget".into()))
+    }
+
+    /// Forgets a person (docs/rules.md, "Forgetting a person"): checks that `number` is
+    /// E.164 ([`StoreError::Invalid`] otherwise), draws a random token carrying its
+    /// country, and calls [`Store::forget`].
+    async fn forget_number(&self, number: &str) -> Result<Forgotten, StoreError> {
+        if !crate::event::is_e164(number) {
+            return Err(StoreError::Invalid(
+                "not an E.164 phone number (+, then 7 to 15 digits, not starting with 0)".into(),
+            ));
+        }
+        let token = crate::forget::new_token(&crate::insights::Country::of(number))?;
+        self.forget(number, &token).await
+    }
 
     /// Up to `limit` stored records of `kind` whose key ([`Record::key`]: text compared
     /// as bytes, then a click's time) sorts after `after`'s, in key order; fewer than

@@ -21,6 +21,7 @@
 //! | `S` | list_id | i64 BE: subscribers |
 //! | `G` | code | [`TrackedLink`] |
 //! | `H` | message_id, link_id | the code of that message's tracked link |
+//! | `F` | campaign_id, link_id, at (i64 BE) | empty: a forgotten person's click without `event_id` |
 //!
 //! Everything about one `message_id` is one value, so a status costs one read and one
 //! write. Values are postcard-encoded. Memory is bounded by sled's page cache (32 MiB unless
@@ -35,10 +36,11 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use smsreport_core::engine::{
-    apply, CampaignDef, Changes, Counter, Loaded, MessageRecord, MessageState, Needs, Outcome,
-    EDGE_NAMES_END, EDGE_NAMES_START,
+    apply, CampaignDef, Changes, ClickRecord, Counter, ForgottenClick, Loaded, MessageRecord,
+    MessageState, Needs, Outcome, EDGE_NAMES_END, EDGE_NAMES_START,
 };
 use smsreport_core::export::{ExportKind, Record};
+use smsreport_core::forget::Forgotten;
 use smsreport_core::insights::MessageFilter;
 use smsreport_core::report::{CampaignTotals, Recount};
 use smsreport_core::store::{edges_from_rows, LinkSave, StoredLinks};
@@ -285,6 +287,11 @@ impl Inner {
                 l.unique_pairs.insert(p.clone());
             }
         }
+        for f in &needs.forgotten_clicks {
+            if self.get(&forgotten_key(f))?.is_some() {
+                l.forgotten_clicks.insert(f.clone());
+            }
+        }
         Ok(l)
     }
 
@@ -324,6 +331,9 @@ impl Inner {
         }
         for (c, l, r) in &ch.unique_pairs {
             b.insert(key(b'U', &[c.as_bytes(), l.as_bytes(), r.as_bytes()]), &[]);
+        }
+        for f in &ch.forgotten_clicks {
+            b.insert(forgotten_key(f), &[]);
         }
         for (counter, delta) in &ch.counters {
             let k = counter_key(counter);
@@ -499,6 +509,102 @@ impl Inner {
         Ok(rc)
     }
 
+    /// [`Store::forget`]: every key and value that holds the number, in one batch. Keys
+    /// do not lead with a recipient, so this reads every contact, message, click, first
+    /// click, per-recipient counter and tracked link once.
+    fn forget(&self, number: &str, token: &str) -> Result<Forgotten, StoreError> {
+        let _guard = self.ingest.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = Forgotten::default();
+        let mut b = sled::Batch::default();
+        let (n, t) = (number.as_bytes(), token.as_bytes());
+        let mut lists: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+        for r in self.scan(b"K") {
+            let (k, _) = r?;
+            let parts = fields(&k, 0);
+            if parts.len() == 2 && parts[1] == n {
+                *lists.entry(parts[0].to_vec()).or_default() += 1;
+                b.remove(k);
+                f.contacts += 1;
+            }
+        }
+        for (list, gone) in lists {
+            let k = key(b'S', &[&list]);
+            let old = match self.get(&k)? {
+                Some(v) => int(&v)?,
+                None => 0,
+            };
+            b.insert(k, &(old - gone).to_be_bytes());
+        }
+        for r in self.scan(b"M") {
+            let (k, v) = r?;
+            let mut m: MessageState = dec("a message", &v)?;
+            if let Some(rec) = m.record.as_mut().filter(|r| r.recipient == number) {
+                rec.recipient = token.to_owned();
+                b.insert(k, enc(&m)?);
+                f.messages += 1;
+            }
+        }
+        for r in self.scan(b"Y") {
+            let (k, v) = r?;
+            let mut c: ClickRecord = dec("a click", &v)?;
+            if c.recipient == number {
+                c.recipient = token.to_owned();
+                b.insert(k, enc(&c)?);
+                f.clicks += 1;
+            }
+        }
+        for r in self.scan(b"X") {
+            let (k, v) = r?;
+            let parts = fields(&k, 8);
+            if parts.len() == 4 && parts[2] == n {
+                let mut c: ClickRecord = dec("a click", &v)?;
+                c.recipient = token.to_owned();
+                b.remove(k.clone());
+                b.insert(
+                    click_key(&c.campaign_id, &c.link_id, token, c.at.0),
+                    enc(&c)?,
+                );
+                b.insert(
+                    forgotten_key(&(c.campaign_id.clone(), c.link_id.clone(), c.at)),
+                    &[],
+                );
+                f.clicks += 1;
+            }
+        }
+        for r in self.scan(b"U") {
+            let (k, _) = r?;
+            let parts = fields(&k, 0);
+            if parts.len() == 3 && parts[2] == n {
+                b.remove(k.clone());
+                b.insert(key(b'U', &[parts[0], parts[1], t]), &[]);
+            }
+        }
+        for r in self.scan(b"R") {
+            let (k, v) = r?;
+            let parts = fields(&k, 0);
+            if parts.len() == 2 && parts[1] == n {
+                b.remove(k.clone());
+                b.insert(key(b'R', &[parts[0], t]), v);
+            }
+        }
+        for r in self.scan(b"G") {
+            let (k, v) = r?;
+            let mut l: TrackedLink = dec("a tracked link", &v)?;
+            if l.recipient == number {
+                l.recipient = token.to_owned();
+                b.insert(k, enc(&l)?);
+                f.tracked_links += 1;
+            }
+        }
+        self.db
+            .apply_batch(b)
+            .map_err(|e| backend("writing to the sled store", e))?;
+        self.db
+            .flush()
+            .map_err(|e| backend("flushing the sled store to disk", e))?;
+        Ok(f)
+    }
+
     /// One page of an export (see [`Store::export_page`]): keys are in the export's order
     /// already (fields joined by 0x00, a click's time big-endian at the end).
     fn export_page(
@@ -645,6 +751,30 @@ fn click_key(campaign: &str, link: &str, recipient: &str, at: i64) -> Vec<u8> {
     )
 }
 
+fn forgotten_key(f: &ForgottenClick) -> Vec<u8> {
+    key(
+        b'F',
+        &[f.0.as_bytes(), f.1.as_bytes(), &f.2 .0.to_be_bytes()],
+    )
+}
+
+/// The fields of a key after its tag, split at 0x00; the last `fixed` bytes (a time) are
+/// one field of their own whatever they hold.
+fn fields(k: &[u8], fixed: usize) -> Vec<&[u8]> {
+    let body = &k[1..];
+    let (text, tail) = if fixed > 0 && body.len() > fixed {
+        (
+            &body[..body.len() - fixed - 1],
+            Some(&body[body.len() - fixed..]),
+        )
+    } else {
+        (body, None)
+    };
+    let mut out: Vec<&[u8]> = text.split(|b| *b == 0).collect();
+    out.extend(tail);
+    out
+}
+
 fn status_index(campaign: &str, status: Status, message_id: &str) -> Vec<u8> {
     key(
         b'Q',
@@ -761,6 +891,12 @@ impl Store for SledStore {
             save.answer(&stored)
         })
         .await
+    }
+
+    async fn forget(&self, number: &str, token: &str) -> Result<Forgotten, StoreError> {
+        let (number, token) = (number.to_owned(), token.to_owned());
+        self.blocking(move |inner| inner.forget(&number, &token))
+            .await
     }
 
     async fn export_page(

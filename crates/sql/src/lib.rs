@@ -58,6 +58,7 @@ use smsreport_core::insights::Country;
 use smsreport_core::report::CampaignTotals;
 use smsreport_core::{Millis, Status, StatusKey, Store, StoreError, TrackedLink};
 
+mod forget;
 #[cfg(feature = "postgres")]
 mod pg;
 mod read;

@@ -58,6 +58,9 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
+            // Deleted and overwritten content is zeroed, so a forgotten number does not
+            // survive in the file (docs/rules.md, "Forgetting a person").
+            .pragma("secure_delete", "on")
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -316,6 +319,24 @@ async fn load(conn: &mut SqliteConnection, n: &Needs) -> Result<Loaded, StoreErr
         .map_err(e)?;
         l.unique_pairs.extend(rows);
     }
+    if !n.forgotten_clicks.is_empty() {
+        let keys: Vec<Value> = n
+            .forgotten_clicks
+            .iter()
+            .map(|(c, l, at)| json!([c, l, at.0]))
+            .collect();
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT x.campaign_id, x.link_id, x.at FROM json_each(?1) j \
+             JOIN forgotten_clicks x ON x.campaign_id = j.value ->> 0 AND x.link_id = j.value ->> 1 \
+             AND x.at = j.value ->> 2",
+        )
+        .bind(js(Value::Array(keys)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(e)?;
+        l.forgotten_clicks
+            .extend(rows.into_iter().map(|(c, k, at)| (c, k, Millis(at))));
+    }
     Ok(l)
 }
 
@@ -502,6 +523,17 @@ async fn write(conn: &mut SqliteConnection, ch: &Changes) -> Result<(), StoreErr
         ch.unique_pairs.iter().map(|p| json!(p)).collect(),
     )
     .await?;
+    exec(
+        conn,
+        "INSERT INTO forgotten_clicks (campaign_id, link_id, at) \
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?1) j \
+         WHERE true ON CONFLICT DO NOTHING",
+        ch.forgotten_clicks
+            .iter()
+            .map(|(c, l, at)| json!([c, l, at.0]))
+            .collect(),
+    )
+    .await?;
     let mut camp = Vec::new();
     let mut rcpt = Vec::new();
     let mut subs = Vec::new();
@@ -655,6 +687,24 @@ impl Store for SqliteStore {
         let (_guard, mut conn) = self.begin_write().await?;
         let r = save_links(&mut conn, links).await;
         finish(&mut conn, r).await
+    }
+
+    async fn forget(
+        &self,
+        number: &str,
+        token: &str,
+    ) -> Result<smsreport_core::forget::Forgotten, StoreError> {
+        let (_guard, mut conn) = self.begin_write().await?;
+        let r = crate::forget::forget_in!(conn, number, token)
+            .map_err(|e| lite("forgetting a number", e));
+        let f = finish(&mut conn, r).await?;
+        // secure_delete has zeroed what the old rows held; the checkpoint moves the new
+        // pages into the database file and empties the write-ahead log.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| lite("checkpointing after forgetting a number", e))?;
+        Ok(f)
     }
 
     async fn export_page(

@@ -172,7 +172,8 @@ impl PgStore {
 ///   i3 status, i4 status_at, y seen;
 /// - 5 click event id: t1;
 /// - 6 click key: t1 campaign_id, t2 link_id, t3 recipient, i1 at;
-/// - 7 unique pair: t1 campaign_id, t2 link_id, t3 recipient.
+/// - 7 unique pair: t1 campaign_id, t2 link_id, t3 recipient;
+/// - 8 forgotten click: t1 campaign_id, t2 link_id, i1 at.
 const LOAD: &str = "\
 SELECT 1, campaign_id, name, list_id, links, created_at, NULL::int8, NULL::int8, NULL::int8, link_tracking, NULL::bytea, NULL::int8, NULL::text \
   FROM campaigns WHERE campaign_id = ANY($1::text[]) \
@@ -189,7 +190,10 @@ UNION ALL SELECT 6, x.campaign_id, x.link_id, x.recipient, NULL, x.at, NULL, NUL
   ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r AND x.at = u.a \
 UNION ALL SELECT 7, x.campaign_id, x.link_id, x.recipient, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
   FROM unique_pairs x JOIN unnest($11::text[], $12::text[], $13::text[]) AS u(c, l, r) \
-  ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r";
+  ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r \
+UNION ALL SELECT 8, x.campaign_id, x.link_id, NULL, NULL, x.at, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+  FROM forgotten_clicks x JOIN unnest($14::text[], $15::text[], $16::int8[]) AS u(c, l, a) \
+  ON x.campaign_id = u.c AND x.link_id = u.l AND x.at = u.a";
 
 type LoadRow = (
     i32,
@@ -229,6 +233,12 @@ async fn load(tx: &mut Transaction<'_, Postgres>, n: &Needs) -> Result<Loaded, T
         pairs.1.push(b);
         pairs.2.push(c);
     }
+    let mut forgotten: (Vec<&str>, Vec<&str>, Vec<i64>) = Default::default();
+    for (c, l, at) in &n.forgotten_clicks {
+        forgotten.0.push(c);
+        forgotten.1.push(l);
+        forgotten.2.push(at.0);
+    }
     let rows: Vec<LoadRow> = sqlx::query_as(LOAD)
         .bind(strs(&n.campaigns))
         .bind(strs(&n.lists))
@@ -243,6 +253,9 @@ async fn load(tx: &mut Transaction<'_, Postgres>, n: &Needs) -> Result<Loaded, T
         .bind(&pairs.0)
         .bind(&pairs.1)
         .bind(&pairs.2)
+        .bind(&forgotten.0)
+        .bind(&forgotten.1)
+        .bind(&forgotten.2)
         .fetch_all(&mut **tx)
         .await?;
     let mut l = Loaded::default();
@@ -298,6 +311,12 @@ async fn load(tx: &mut Transaction<'_, Postgres>, n: &Needs) -> Result<Loaded, T
                     return Err(bad(kind));
                 };
                 l.unique_pairs.insert((c, k, r));
+            }
+            8 => {
+                let (Some(c), Some(k), Some(at)) = (t1, t2, i1) else {
+                    return Err(bad(kind));
+                };
+                l.forgotten_clicks.insert((c, k, Millis(at)));
             }
             _ => return Err(bad(kind)),
         }
@@ -564,7 +583,15 @@ async fn write(
         x.5 => "bool");
     q.push("), u AS (INSERT INTO unique_pairs (campaign_id, link_id, recipient) SELECT * FROM ");
     unnest!(q; pairs.0 => "text", pairs.1 => "text", pairs.2 => "text");
-    q.push("), cc AS (INSERT INTO campaign_counters (campaign_id, name, value) SELECT * FROM ");
+    let mut fc: (Vec<&str>, Vec<&str>, Vec<i64>) = Default::default();
+    for (c, l, at) in &ch.forgotten_clicks {
+        fc.0.push(c);
+        fc.1.push(l);
+        fc.2.push(at.0);
+    }
+    q.push("), fc AS (INSERT INTO forgotten_clicks (campaign_id, link_id, at) SELECT * FROM ");
+    unnest!(q; fc.0 => "text", fc.1 => "text", fc.2 => "int8");
+    q.push(" ON CONFLICT DO NOTHING), cc AS (INSERT INTO campaign_counters (campaign_id, name, value) SELECT * FROM ");
     unnest!(q; camp.0 => "text", camp.1 => "text", camp.2 => "int8");
     q.push(
         " ON CONFLICT (campaign_id, name) DO UPDATE SET value = campaign_counters.value + EXCLUDED.value), \

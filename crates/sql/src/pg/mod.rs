@@ -431,6 +431,38 @@ impl Store for PgStore {
         }
     }
 
+    async fn forget(
+        &self,
+        number: &str,
+        token: &str,
+    ) -> Result<smsreport_core::forget::Forgotten, StoreError> {
+        let ctx = || format!("forgetting a number in {}", self.where_());
+        let mut tx = self.pool.begin().await.map_err(|e| pg(ctx(), e))?;
+        // Every ingest bucket, in order: no batch decides on this number meanwhile.
+        sqlx::query(
+            "SELECT count(*) FROM (SELECT bucket FROM ingest_locks ORDER BY bucket FOR UPDATE) b",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| pg(ctx(), e))?;
+        let f = crate::forget::forget_in!(tx, number, token).map_err(|e| pg(ctx(), e))?;
+        tx.commit().await.map_err(|e| pg(ctx(), e))?;
+        // The old row versions are dead tuples until vacuumed: vacuum now.
+        sqlx::query(&format!("VACUUM {}", crate::forget::TOUCHED))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                pg(
+                    format!(
+                        "vacuuming {} after forgetting a number (the forgetting itself is committed)",
+                        self.where_()
+                    ),
+                    e,
+                )
+            })?;
+        Ok(f)
+    }
+
     async fn export_page(
         &self,
         kind: smsreport_core::export::ExportKind,
