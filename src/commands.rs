@@ -62,6 +62,7 @@ pub async fn run(command: Command, store: Arc<dyn Store>, store_url: &str) -> Re
         }
         Command::Verify => verify(store).await,
         Command::Export { output } => export(store_arc, &output).await,
+        Command::Forget { recipients } => forget(store, &recipients).await,
         Command::Demo => demo(store, store_url).await,
         Command::Serve(args) => crate::serve::run(args, store_arc).await,
         Command::Bench { .. } | Command::BenchWorker { .. } => Err(Failure::Other(
@@ -154,6 +155,32 @@ async fn recipients(
         }
     }
     writer.finish(&mut out)?;
+    out.flush()?;
+    Ok(0)
+}
+
+/// `forget`: each number in turn, each durable before the next; one line per number
+/// (masked: the calling code and the last two digits) and a total.
+async fn forget(store: &dyn Store, numbers: &[String]) -> Result<u8, Failure> {
+    use smsreport_core::forget::{masked, Forgotten};
+    for n in numbers {
+        if !smsreport_core::event::is_e164(n) {
+            return Err(Failure::Usage(format!(
+                "{n:?} is not an E.164 phone number (+, then 7 to 15 digits, not starting with 0); nothing was forgotten"
+            )));
+        }
+    }
+    let mut out = stdout();
+    let mut total = Forgotten::default();
+    for n in numbers {
+        let f = store.forget_number(n).await?;
+        writeln!(out, "{}: {f}", masked(n))?;
+        out.flush()?;
+        total.add(&f);
+    }
+    if numbers.len() > 1 {
+        writeln!(out, "forgot {} numbers: {total}", numbers.len())?;
+    }
     out.flush()?;
     Ok(0)
 }

@@ -114,6 +114,14 @@ pub enum Command {
         #[arg(default_value = "-")]
         output: String,
     },
+    /// Erases people: each number is replaced by a random token in messages, clicks and
+    /// tracked links, and their contacts are deleted; report figures stay but the
+    /// lists' subscribers (docs/rules.md, "Forgetting a person").
+    Forget {
+        /// The phone numbers, in E.164 form (+37120000001).
+        #[arg(required = true, value_name = "RECIPIENT")]
+        recipients: Vec<String>,
+    },
     /// Fills the store with a realistic sample campaign and prints its report.
     Demo,
     /// Runs the HTTP service: ingest API, gateway webhooks, tracked links, reports.

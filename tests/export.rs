@@ -105,3 +105,65 @@ fn an_export_that_cannot_be_written_fails_clearly() {
     );
     assert!(!missing.exists());
 }
+
+fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path())
+                .map(|b| b.windows(needle.len()).any(|w| w == needle))
+                .unwrap_or(false)
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn forget_leaves_no_number_in_the_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let store = format!("sqlite:{}", db.display());
+    let input = dir.path().join("basic.ndjson");
+    std::fs::write(
+        &input,
+        include_str!("../crates/conformance/fixtures/basic.ndjson"),
+    )
+    .unwrap();
+    let out = run(&store, &["ingest", input.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::remove_file(&input).unwrap();
+    let number = b"+37120000001";
+    assert!(
+        !files_holding(dir.path(), number).is_empty(),
+        "the store's files hold the number before forget (the search can find it)"
+    );
+
+    let bad = run(&store, &["forget", "37120000001"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+
+    let out = run(&store, &["forget", "+37120000001", "+37129999999"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "+371******01: 1 message, 1 contact, 2 clicks, 0 tracked links\n\
+         +371******99: 0 messages, 0 contacts, 0 clicks, 0 tracked links\n\
+         forgot 2 numbers: 1 message, 1 contact, 2 clicks, 0 tracked links\n"
+    );
+    assert_eq!(
+        files_holding(dir.path(), number),
+        Vec::<String>::new(),
+        "no file of the store holds the number after forget"
+    );
+    assert_eq!(
+        files_holding(dir.path(), b"37120000001"),
+        Vec::<String>::new()
+    );
+    let r = report(&store, "spring-sale");
+    assert_eq!(r["contact_list"]["subscribers"], 2);
+    assert_eq!(r["delivery"]["delivered"], 2);
+    assert_verifies(&store, "after forget");
+    let recipients = text(&run(&store, &["recipients", "spring-sale", "--format", "csv"]).stdout);
+    assert!(recipients.contains("forgotten"), "{recipients}");
+    assert!(!recipients.contains("+37120000001"), "{recipients}");
+}

@@ -412,3 +412,28 @@ pub async fn export(State(st): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// `DELETE /v1/recipients/{E164}`: forgets a person (docs/rules.md, "Forgetting a
+/// person") and answers what changed: `{"messages", "contacts", "clicks",
+/// "tracked_links"}`, all 0 for a number the store does not hold. Not E.164: `400`.
+pub async fn forget(
+    State(st): State<AppState>,
+    Path(number): Path<String>,
+) -> Result<Response, ApiError> {
+    if !smsreport_core::event::is_e164(&number) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "recipient: not an E.164 phone number (+, then 7 to 15 digits, not starting with 0; write + as %2B)",
+        ));
+    }
+    let f = st.store.forget_number(&number).await?;
+    tracing::info!(
+        number = %smsreport_core::forget::masked(&number),
+        messages = f.messages,
+        contacts = f.contacts,
+        clicks = f.clicks,
+        tracked_links = f.tracked_links,
+        "forgot a person"
+    );
+    Ok(json_response(StatusCode::OK, &f))
+}

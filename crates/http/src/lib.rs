@@ -118,6 +118,10 @@ pub fn router(store: Arc<dyn Store>, mut cfg: Config) -> Router {
         .route("/v1/campaigns/{id}/recipients", get(api::recipients))
         .route("/v1/campaigns/{id}/messages", post(api::messages))
         .route("/v1/export", get(api::export))
+        .route(
+            "/v1/recipients/{number}",
+            axum::routing::delete(api::forget),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_bearer,

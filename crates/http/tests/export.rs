@@ -1,6 +1,8 @@
-//! `GET /v1/export` (docs/events.md, "Export") over real HTTP, on sled and PostgreSQL:
-//! the same bytes as the store's own export, behind the bearer token, and taken back
-//! whole by `POST /v1/events` of an empty store.
+//! `GET /v1/export` (docs/events.md, "Export") and `DELETE /v1/recipients/{E164}`
+//! (docs/rules.md, "Forgetting a person") over real HTTP, on sled and PostgreSQL: the
+//! export is the store's own bytes, behind the bearer token, and taken back whole by
+//! `POST /v1/events` of an empty store; a forgotten number is gone from what the service
+//! answers.
 
 mod common;
 
@@ -15,7 +17,7 @@ use smsreport_http::Config;
 const BASIC: &str = include_str!("../../conformance/fixtures/basic.ndjson");
 const INSIGHTS: &str = include_str!("../../conformance/fixtures/insights.ndjson");
 
-on_every_store!(export_streams_the_store);
+on_every_store!(export_streams_the_store, forget_over_http);
 
 async fn export_streams_the_store(store: Arc<dyn Store>) {
     let mut cfg = Config::new("");
@@ -62,4 +64,58 @@ async fn export_streams_the_store(store: Arc<dyn Store>) {
     assert_eq!(v["ingested"], served.lines().count() as u64, "{v}");
     assert_eq!(v["rejected"], serde_json::json!([]), "{v}");
     assert_same_state(&*store, &*copy, "a store and its export served over HTTP").await;
+}
+
+async fn forget_over_http(store: Arc<dyn Store>) {
+    let mut cfg = Config::new("");
+    cfg.token = Some("a-token-of-sixteen-chars".into());
+    let s = Server::start(store.clone(), cfg).await;
+    let auth = [("authorization", "Bearer a-token-of-sixteen-chars")];
+    let r = s.post("/v1/events", &auth, BASIC.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let before = s
+        .req("GET", "/v1/campaigns/spring-sale/report", &auth, b"")
+        .await
+        .json();
+
+    s.req("DELETE", "/v1/recipients/%2B37120000001", &[], b"")
+        .await
+        .assert_error(401);
+    s.req("DELETE", "/v1/recipients/37120000001", &auth, b"")
+        .await
+        .assert_error(400);
+    let r = s
+        .req("DELETE", "/v1/recipients/%2B37120000001", &auth, b"")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"messages": 1, "contacts": 1, "clicks": 2, "tracked_links": 0})
+    );
+    let r = s
+        .req("DELETE", "/v1/recipients/%2B37120000001", &auth, b"")
+        .await;
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"messages": 0, "contacts": 0, "clicks": 0, "tracked_links": 0}),
+        "forgetting again changes nothing"
+    );
+
+    let mut want = before.clone();
+    want["contact_list"]["subscribers"] = serde_json::json!(2);
+    let after = s
+        .req("GET", "/v1/campaigns/spring-sale/report", &auth, b"")
+        .await
+        .json();
+    assert_eq!(after["delivery"], want["delivery"]);
+    assert_eq!(after["links"], want["links"]);
+    assert_eq!(after["contact_list"], want["contact_list"]);
+    let page = s
+        .req("GET", "/v1/campaigns/spring-sale/recipients", &auth, b"")
+        .await;
+    let text = page.text();
+    assert!(!text.contains("+37120000001"), "{text}");
+    assert!(text.contains("\"recipient\":\"forgotten\""), "{text}");
+    let export = s.req("GET", "/v1/export", &auth, b"").await.text();
+    assert!(!export.contains("+37120000001"), "{export}");
 }
