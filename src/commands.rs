@@ -12,7 +12,7 @@ use smsreport_synth::SynthConfig;
 use crate::failure::Failure;
 use crate::ingest::{self, Progress, TextLines};
 use crate::output::{self, RecipientsWriter};
-use crate::{Command, Format, InputFormat, DEFAULT_STORE};
+use crate::{Command, Format, DEFAULT_STORE};
 
 /// The demo campaign's id.
 pub const DEMO_CAMPAIGN: &str = "demo-spring-sale";
@@ -26,7 +26,16 @@ pub async fn run(command: Command, store: Arc<dyn Store>, store_url: &str) -> Re
             input,
             format,
             rejects,
-        } => ingest::command(store, &input, format, rejects.as_deref()).await,
+            default_region,
+            batch_lines,
+        } => {
+            let how = ingest::Input {
+                format,
+                region: default_region,
+                batch_lines,
+            };
+            ingest::command(store, &input, how, rejects.as_deref()).await
+        }
         Command::Report {
             campaign_id,
             format,
@@ -200,7 +209,7 @@ async fn demo(store: &dyn Store, store_url: &str) -> Result<u8, Failure> {
     let cfg = demo_config();
     let mut source = TextLines::new(smsreport_synth::events(&cfg));
     let progress = Progress::new(None, "events");
-    let result = ingest::run(store, &mut source, InputFormat::Ndjson, None, &progress).await;
+    let result = ingest::run(store, &mut source, ingest::Input::ndjson(), None, &progress).await;
     progress.finish();
     let summary = result.map_err(|(_, f)| f)?;
     if summary.rejected > 0 {

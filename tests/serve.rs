@@ -246,6 +246,67 @@ fn ingest_gateway_formats() {
     assert_eq!(d["errors"]["rejected"], 1, "{d}"); // SM1
 }
 
+/// `ingest --format smpp` of undated receipts: the same file again ingests nothing, and
+/// the report does not depend on where batches split (docs/rules.md, "Undated
+/// receipts").
+#[test]
+fn undated_gateway_lines_are_idempotent_whatever_the_batch_size() {
+    let mut setup = vec![r#"{"type":"campaign","campaign_id":"u","name":"Undated"}"#.to_owned()];
+    let mut smpp = String::new();
+    for i in 0..30 {
+        setup.push(format!(
+            r#"{{"type":"message","message_id":"m{i}","campaign_id":"u","recipient":"+3712000{i:04}","at":"2026-03-01T09:00:00Z"}}"#
+        ));
+        smpp.push_str(&format!("id:m{i} stat:ENROUTE\nid:m{i} stat:DELIVRD\n"));
+        if i % 2 == 1 {
+            // A later UNDELIV outranks nothing: it wins by coming later.
+            smpp.push_str(&format!("id:m{i} stat:UNDELIV err:001\n"));
+        }
+        // A gateway's retry.
+        smpp.push_str(&format!("id:m{i} stat:DELIVRD\n"));
+    }
+    let mut reports = Vec::new();
+    for batch in ["2000", "3", "1"] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = format!("sled:{}", dir.path().join("db").display());
+        assert_eq!(
+            run(&store, &["ingest"], &setup.join("\n")).status.code(),
+            Some(0)
+        );
+        let args = ["ingest", "--format", "smpp", "--batch-lines", batch];
+        let out = run(&store, &args, &smpp);
+        assert_eq!(
+            text(&out.stdout),
+            "ingested 75, duplicates 30, rejected 0\n",
+            "batches of {batch}"
+        );
+        let out = run(&store, &args, &smpp);
+        assert_eq!(
+            text(&out.stdout),
+            "ingested 0, duplicates 105, rejected 0\n",
+            "batches of {batch}, again"
+        );
+        let out = run(
+            &store,
+            &[
+                "report",
+                "u",
+                "--format",
+                "json",
+                "--as-of",
+                "2026-03-10T00:00:00Z",
+            ],
+            "",
+        );
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["delivery"]["delivered"], 15, "batches of {batch}");
+        assert_eq!(r["delivery"]["errors"]["routing"], 15, "batches of {batch}");
+        reports.push(r);
+    }
+    assert_eq!(reports[0], reports[1]);
+    assert_eq!(reports[0], reports[2]);
+}
+
 #[test]
 fn report_in_a_time_zone() {
     let dir = tempfile::tempdir().unwrap();
