@@ -115,6 +115,13 @@ pub enum Command {
     },
     /// Recounts every campaign from per-message state and compares with the stored totals.
     Verify,
+    /// Data quality of each campaign's gateway callbacks: duplicates, and receipts that
+    /// came after a final status (docs/rules.md, "Data quality"). Not part of any report.
+    Health {
+        /// table or json.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Fills the store with a realistic sample campaign and prints its report.
     Demo,
     /// Runs the HTTP service: ingest API, gateway webhooks, tracked links, reports.
