@@ -276,15 +276,9 @@ async fn measure(
     let mut source = TextLines::new(smsreport_synth::events(&cfg));
     let progress = Progress::new(None, "events");
     let started = Instant::now();
-    let summary = ingest::run(
-        store,
-        &mut source,
-        crate::InputFormat::Ndjson,
-        None,
-        &progress,
-    )
-    .await
-    .map_err(|(_, f)| f)?;
+    let summary = ingest::run(store, &mut source, ingest::Input::ndjson(), None, &progress)
+        .await
+        .map_err(|(_, f)| f)?;
     let elapsed = started.elapsed().as_secs_f64();
     progress.finish();
     let events = summary.ingested + summary.duplicates + summary.rejected;

@@ -3,6 +3,7 @@
 use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
+use smsreport_core::engine::Quality;
 use smsreport_core::insights::{InsightOptions, RecipientFilter};
 use smsreport_core::report::RecipientQuery;
 use smsreport_core::tz::Zone;
@@ -12,7 +13,7 @@ use smsreport_synth::SynthConfig;
 use crate::failure::Failure;
 use crate::ingest::{self, Progress, TextLines};
 use crate::output::{self, RecipientsWriter};
-use crate::{Command, Format, InputFormat, DEFAULT_STORE};
+use crate::{Command, Format, DEFAULT_STORE};
 
 /// The demo campaign's id.
 pub const DEMO_CAMPAIGN: &str = "demo-spring-sale";
@@ -26,7 +27,16 @@ pub async fn run(command: Command, store: Arc<dyn Store>, store_url: &str) -> Re
             input,
             format,
             rejects,
-        } => ingest::command(store, &input, format, rejects.as_deref()).await,
+            default_region,
+            batch_lines,
+        } => {
+            let how = ingest::Input {
+                format,
+                region: default_region,
+                batch_lines,
+            };
+            ingest::command(store, &input, how, rejects.as_deref()).await
+        }
         Command::Report {
             campaign_id,
             format,
@@ -41,6 +51,7 @@ pub async fn run(command: Command, store: Arc<dyn Store>, store_url: &str) -> Re
             report(store, &campaign_id, format, tz.as_deref(), opts).await
         }
         Command::Campaigns { format } => campaigns(store, format).await,
+        Command::Health { format } => health(store, format).await,
         Command::Recipients {
             campaign_id,
             status,
@@ -116,6 +127,41 @@ async fn campaigns(store: &dyn Store, format: Format) -> Result<u8, Failure> {
         Format::Table => output::campaigns_table(&list, &mut out)?,
         Format::Json => output::json(&list, &mut out)?,
         Format::Csv => output::campaigns_csv(&list, &mut out)?,
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+/// `health`: each campaign's data-quality counters (docs/rules.md, "Data quality").
+async fn health(store: &dyn Store, format: Format) -> Result<u8, Failure> {
+    let mut all = store.all_totals().await?;
+    all.sort_by(|a, b| a.def.campaign_id.cmp(&b.def.campaign_id));
+    let rows: Vec<(String, i64, i64)> = all
+        .iter()
+        .map(|t| {
+            let q = |k| t.counters.quality.get(&k).copied().unwrap_or(0);
+            (
+                t.def.campaign_id.clone(),
+                q(Quality::Duplicate),
+                q(Quality::Late),
+            )
+        })
+        .collect();
+    let mut out = stdout();
+    match format {
+        Format::Json => {
+            let list: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(c, d, l)| serde_json::json!({"campaign_id": c, "duplicate": d, "late": l}))
+                .collect();
+            output::json(&serde_json::json!({ "campaigns": list }), &mut out)?;
+        }
+        Format::Table => output::health_table(&rows, &mut out)?,
+        Format::Csv => {
+            return Err(Failure::Usage(
+                "health prints --format table or json".into(),
+            ))
+        }
     }
     out.flush()?;
     Ok(0)
@@ -285,7 +331,7 @@ async fn demo(store: &dyn Store, store_url: &str) -> Result<u8, Failure> {
     let cfg = demo_config();
     let mut source = TextLines::new(smsreport_synth::events(&cfg));
     let progress = Progress::new(None, "events");
-    let result = ingest::run(store, &mut source, InputFormat::Ndjson, None, &progress).await;
+    let result = ingest::run(store, &mut source, ingest::Input::ndjson(), None, &progress).await;
     progress.finish();
     let summary = result.map_err(|(_, f)| f)?;
     if summary.rejected > 0 {

@@ -8,7 +8,7 @@ use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use smsreport_core::gateway::{self, LineFormat};
+use smsreport_core::gateway::{self, LineFormat, Region};
 use smsreport_core::ingest::{ingest_events, Line, LineReader, Summary};
 use smsreport_core::{Millis, Outcome, Store};
 
@@ -19,6 +19,27 @@ use crate::InputFormat;
 pub const BATCH_LINES: usize = 2_000;
 /// A batch is closed once its lines hold this many bytes.
 pub const BATCH_BYTES: usize = 1 << 20;
+
+/// What [`run`] reads, and in batches of how many lines.
+#[derive(Debug, Clone, Copy)]
+pub struct Input {
+    pub format: InputFormat,
+    /// The region national recipients of gateway lines are read in.
+    pub region: Option<Region>,
+    /// At most this many lines per store call ([`BATCH_LINES`]).
+    pub batch_lines: usize,
+}
+
+impl Input {
+    /// NDJSON events in batches of [`BATCH_LINES`].
+    pub fn ndjson() -> Input {
+        Input {
+            format: InputFormat::Ndjson,
+            region: None,
+            batch_lines: BATCH_LINES,
+        }
+    }
+}
 
 /// Where lines come from.
 pub trait LineSource {
@@ -130,7 +151,7 @@ impl Progress {
 pub async fn run(
     store: &dyn Store,
     source: &mut dyn LineSource,
-    format: InputFormat,
+    input: Input,
     mut rejects: Option<&mut dyn Write>,
     progress: &Progress,
 ) -> Result<Summary, (Summary, Failure)> {
@@ -140,7 +161,7 @@ pub async fn run(
         let mut bytes = 0;
         let mut end = false;
         let mut read_error = None;
-        while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
+        while batch.len() < input.batch_lines.max(1) && bytes < BATCH_BYTES {
             match source.next_line() {
                 Ok(Some(line)) => {
                     bytes += line.bytes.len();
@@ -157,9 +178,11 @@ pub async fn run(
             }
         }
         if !batch.is_empty() {
-            let result = match gateway_format(format) {
+            let result = match gateway_format(input.format) {
                 None => ingest_events(store, batch).await,
-                Some(f) => gateway::ingest_callback_lines(store, f, batch, now()).await,
+                Some(f) => {
+                    gateway::ingest_callback_lines(store, f, batch, now(), input.region).await
+                }
             };
             let outcomes = match result {
                 Ok(o) => o,
@@ -207,12 +230,12 @@ fn now() -> Millis {
     Millis(ms)
 }
 
-/// The `ingest` command: reads `input` (`-` for standard input) in `format`, prints one
-/// summary line, and gives exit status 2 when any line was rejected.
+/// The `ingest` command: reads `input` (`-` for standard input) as `how` says, prints
+/// one summary line, and gives exit status 2 when any line was rejected.
 pub async fn command(
     store: &dyn Store,
     input: &str,
-    format: InputFormat,
+    how: Input,
     rejects: Option<&Path>,
 ) -> Result<u8, Failure> {
     let (reader, total): (Box<dyn BufRead>, Option<u64>) = if input == "-" {
@@ -240,7 +263,7 @@ pub async fn command(
     let result = run(
         store,
         &mut source,
-        format,
+        how,
         rejects_file.as_mut().map(|w| w as &mut dyn Write),
         &progress,
     )

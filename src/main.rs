@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use smsreport_core::gateway::Region;
 use smsreport_core::insights::{InsightOptions, DEFAULT_STALE_AFTER_H};
 use smsreport_core::{Millis, Row};
 
@@ -49,6 +50,14 @@ pub enum Command {
         /// Writes each rejected line, verbatim and in input order, to this file.
         #[arg(long, value_name = "FILE")]
         rejects: Option<PathBuf>,
+        /// Reads national recipients of gateway lines (Kannel `to`, Twilio `To`) as
+        /// numbers of this region (ISO 3166-1 alpha-2, e.g. LV; docs/rules.md,
+        /// "Recipients of callbacks"). Without it, only E.164 numbers are read.
+        #[arg(long, value_name = "CC", value_parser = parse_region)]
+        default_region: Option<Region>,
+        /// Lines per store call (testing).
+        #[arg(long, hide = true, default_value_t = ingest::BATCH_LINES)]
+        batch_lines: usize,
     },
     /// Prints a campaign's delivery and link statistics.
     Report {
@@ -122,6 +131,13 @@ pub enum Command {
         #[arg(required = true, value_name = "RECIPIENT")]
         recipients: Vec<String>,
     },
+    /// Data quality of each campaign's gateway callbacks: duplicates, and receipts that
+    /// came after a final status (docs/rules.md, "Data quality"). Not part of any report.
+    Health {
+        /// table or json.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Fills the store with a realistic sample campaign and prints its report.
     Demo,
     /// Runs the HTTP service: ingest API, gateway webhooks, tracked links, reports.
@@ -188,6 +204,11 @@ pub struct ServeArgs {
     /// The largest request body taken, in bytes.
     #[arg(long, env = "SMSREPORT_BODY_LIMIT", default_value_t = smsreport_http::DEFAULT_BODY_LIMIT, value_name = "BYTES")]
     pub body_limit: usize,
+    /// Reads national recipients of callbacks (Twilio `To`, Kannel `to`) as numbers of
+    /// this region (ISO 3166-1 alpha-2, e.g. LV); a webhook's ?region=CC overrides it
+    /// (docs/rules.md, "Recipients of callbacks").
+    #[arg(long, env = "SMSREPORT_DEFAULT_REGION", value_name = "CC", value_parser = parse_region)]
+    pub default_region: Option<Region>,
 }
 
 /// What `ingest` reads.
@@ -222,6 +243,10 @@ fn parse_row(s: &str) -> Result<Row, String> {
 
 fn parse_as_of(s: &str) -> Result<Millis, String> {
     Millis::parse(s)
+}
+
+fn parse_region(s: &str) -> Result<Region, String> {
+    Region::parse(s)
 }
 
 /// The one store a command other than `bench` works on.

@@ -411,6 +411,41 @@ pub fn campaigns_table(list: &[CampaignSummary], w: &mut dyn Write) -> io::Resul
     Ok(())
 }
 
+/// `health` as a table: campaign, duplicate callbacks, late receipts.
+pub fn health_table(rows: &[(String, i64, i64)], w: &mut dyn Write) -> io::Result<()> {
+    if rows.is_empty() {
+        return writeln!(w, "no campaigns yet");
+    }
+    let header = ["CAMPAIGN", "DUPLICATE", "LATE"];
+    let cells: Vec<[String; 3]> = rows
+        .iter()
+        .map(|(c, d, l)| [clean(c).into_owned(), d.to_string(), l.to_string()])
+        .collect();
+    let mut widths = header.map(width);
+    for r in &cells {
+        for (i, f) in r.iter().enumerate() {
+            widths[i] = widths[i].max(width(f));
+        }
+    }
+    writeln!(
+        w,
+        "{}  {}  {}",
+        pad(header[0], widths[0]),
+        lpad(header[1], widths[1]),
+        lpad(header[2], widths[2])
+    )?;
+    for r in &cells {
+        writeln!(
+            w,
+            "{}  {}  {}",
+            pad(&r[0], widths[0]),
+            lpad(&r[1], widths[1]),
+            lpad(&r[2], widths[2])
+        )?;
+    }
+    Ok(())
+}
+
 /// The campaign list as CSV.
 pub fn campaigns_csv(list: &[CampaignSummary], w: &mut dyn Write) -> io::Result<()> {
     csv_row(

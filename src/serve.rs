@@ -69,6 +69,7 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>) -> Result<u8, Failure> 
         twilio_auth_token: args.twilio_auth_token,
         webhook_key: args.webhook_key,
         body_limit: args.body_limit,
+        default_region: args.default_region,
     };
     eprintln!("smsreport: listening on http://{local} (public URL {public_url})");
     let app = smsreport_http::router(store, cfg);

@@ -246,6 +246,135 @@ fn ingest_gateway_formats() {
     assert_eq!(d["errors"]["rejected"], 1, "{d}"); // SM1
 }
 
+/// `ingest --format smpp` of undated receipts: the same file again ingests nothing, and
+/// the report does not depend on where batches split (docs/rules.md, "Undated
+/// receipts").
+#[test]
+fn undated_gateway_lines_are_idempotent_whatever_the_batch_size() {
+    let mut setup = vec![r#"{"type":"campaign","campaign_id":"u","name":"Undated"}"#.to_owned()];
+    let mut smpp = String::new();
+    for i in 0..30 {
+        setup.push(format!(
+            r#"{{"type":"message","message_id":"m{i}","campaign_id":"u","recipient":"+3712000{i:04}","at":"2026-03-01T09:00:00Z"}}"#
+        ));
+        smpp.push_str(&format!("id:m{i} stat:ENROUTE\nid:m{i} stat:DELIVRD\n"));
+        if i % 2 == 1 {
+            // A later UNDELIV outranks nothing: it wins by coming later.
+            smpp.push_str(&format!("id:m{i} stat:UNDELIV err:001\n"));
+        }
+        // A gateway's retry.
+        smpp.push_str(&format!("id:m{i} stat:DELIVRD\n"));
+    }
+    let mut reports = Vec::new();
+    for batch in ["2000", "3", "1"] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = format!("sled:{}", dir.path().join("db").display());
+        assert_eq!(
+            run(&store, &["ingest"], &setup.join("\n")).status.code(),
+            Some(0)
+        );
+        let args = ["ingest", "--format", "smpp", "--batch-lines", batch];
+        let out = run(&store, &args, &smpp);
+        assert_eq!(
+            text(&out.stdout),
+            "ingested 75, duplicates 30, rejected 0\n",
+            "batches of {batch}"
+        );
+        let out = run(&store, &args, &smpp);
+        assert_eq!(
+            text(&out.stdout),
+            "ingested 0, duplicates 105, rejected 0\n",
+            "batches of {batch}, again"
+        );
+        let out = run(
+            &store,
+            &[
+                "report",
+                "u",
+                "--format",
+                "json",
+                "--as-of",
+                "2026-03-10T00:00:00Z",
+            ],
+            "",
+        );
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["delivery"]["delivered"], 15, "batches of {batch}");
+        assert_eq!(r["delivery"]["errors"]["routing"], 15, "batches of {batch}");
+        reports.push(r);
+    }
+    assert_eq!(reports[0], reports[1]);
+    assert_eq!(reports[0], reports[2]);
+}
+
+/// `health`: each campaign's duplicate callbacks and late receipts, never in the report.
+#[test]
+fn health_counts_duplicate_and_late_callbacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sled:{}", dir.path().join("db").display());
+    let setup = [
+        r#"{"type":"campaign","campaign_id":"h","name":"Health"}"#,
+        r#"{"type":"campaign","campaign_id":"quiet","name":"Quiet"}"#,
+        r#"{"type":"message","message_id":"m1","campaign_id":"h","recipient":"+37120000001","at":"2026-03-01T09:00:00Z"}"#,
+    ]
+    .join("\n");
+    assert_eq!(run(&store, &["ingest"], &setup).status.code(), Some(0));
+    let before = run(
+        &store,
+        &[
+            "report",
+            "h",
+            "--format",
+            "json",
+            "--as-of",
+            "2026-03-10T00:00:00Z",
+        ],
+        "",
+    );
+    // delivered, its retry (duplicate), then an UNDELIV after the final status (late).
+    let smpp = "id:m1 stat:DELIVRD done date:2603010901\n\
+                id:m1 stat:DELIVRD done date:2603010901\n\
+                id:m1 stat:UNDELIV done date:2603010902\n";
+    let out = run(&store, &["ingest", "--format", "smpp"], smpp);
+    assert_eq!(text(&out.stdout), "ingested 2, duplicates 1, rejected 0\n");
+    let out = run(&store, &["health", "--format", "json"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let h: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        h,
+        serde_json::json!({"campaigns": [
+            {"campaign_id": "h", "duplicate": 1, "late": 1},
+            {"campaign_id": "quiet", "duplicate": 0, "late": 0}
+        ]})
+    );
+    let table = text(&run(&store, &["health"], "").stdout);
+    assert_eq!(
+        table,
+        "CAMPAIGN  DUPLICATE  LATE\nh                 1     1\nquiet             0     0\n"
+    );
+    // The report has no such figures: the same keys as before the callbacks.
+    let after = run(
+        &store,
+        &[
+            "report",
+            "h",
+            "--format",
+            "json",
+            "--as-of",
+            "2026-03-10T00:00:00Z",
+        ],
+        "",
+    );
+    let keys = |o: &Output| {
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_object().unwrap().keys().cloned().collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&before), keys(&after));
+    assert!(!text(&after.stdout).contains("\"late\""));
+    assert!(!text(&after.stdout).contains("duplicate"));
+    assert_eq!(run(&store, &["verify"], "").status.code(), Some(0));
+}
+
 #[test]
 fn report_in_a_time_zone() {
     let dir = tempfile::tempdir().unwrap();

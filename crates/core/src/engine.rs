@@ -192,6 +192,32 @@ pub enum CampaignCounter {
     Country(Country, Status),
     /// Human clicks by recipients of a country.
     CountryClicks(Country),
+    /// A data-quality figure of the campaign's gateway callbacks (docs/rules.md,
+    /// "Data quality"); never part of the report.
+    Quality(Quality),
+}
+
+/// What the data-quality counters of a campaign count: gateway callbacks for its
+/// messages that were duplicates, or that came after the message's status was final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Quality {
+    /// A callback that repeated a status already recorded (a gateway's retry).
+    Duplicate,
+    /// A callback (not a duplicate) for a message whose status was already final.
+    Late,
+}
+
+impl Quality {
+    /// Both, in display order.
+    pub const ALL: [Quality; 2] = [Quality::Duplicate, Quality::Late];
+
+    /// The name in counter names, `/metrics` and `smsreport health`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quality::Duplicate => "duplicate",
+            Quality::Late => "late",
+        }
+    }
 }
 
 /// Every [`CampaignCounter::EdgeClicks`] name starts with this, and no other name sorts
@@ -219,6 +245,7 @@ impl CampaignCounter {
             CampaignCounter::Awaiting(h) => format!("await:{h}"),
             CampaignCounter::Country(c, s) => format!("country:{}:{}", s.as_str(), c.key()),
             CampaignCounter::CountryClicks(c) => format!("country_clicks:{}", c.key()),
+            CampaignCounter::Quality(q) => format!("quality:{}", q.as_str()),
         }
     }
 
@@ -246,6 +273,9 @@ impl CampaignCounter {
                 CampaignCounter::Country(Country::from_key(c)?, s.parse().ok()?)
             }
             Some(("country_clicks", c)) => CampaignCounter::CountryClicks(Country::from_key(c)?),
+            Some(("quality", q)) => {
+                CampaignCounter::Quality(*Quality::ALL.iter().find(|x| x.as_str() == q)?)
+            }
             Some(_) => return None,
         })
     }
@@ -307,6 +337,9 @@ impl Needs {
                 }
                 Event::Status(s) => {
                     n.messages.insert(s.message_id.clone());
+                    if let Some(r) = s.callback.as_ref().and_then(|c| c.register.as_ref()) {
+                        n.campaigns.insert(r.campaign_id.clone());
+                    }
                 }
                 Event::Click(c) => {
                     n.campaigns.insert(c.campaign_id.clone());
@@ -603,15 +636,71 @@ impl Apply {
 
     /// A status event seen before is a duplicate; any other is recorded, and becomes the
     /// message's (or the pending) status when it is the greatest so far.
+    ///
+    /// A callback's status may first register its message (docs/rules.md, "Gateways":
+    /// only for a message not known yet, in a campaign that exists); an undated one is a
+    /// duplicate of any recorded status with the same status and error code, and is
+    /// given its time here (docs/rules.md, "Undated receipts").
     fn status(&mut self, ev: &StatusEvent) -> Result<bool, Rejection> {
-        if self
-            .s
-            .messages
-            .get(&ev.message_id)
-            .is_some_and(|m| m.has_seen(&ev.key))
-        {
-            return Ok(false);
+        let callback = ev.callback.as_ref();
+        let stored = self.s.messages.get(&ev.message_id);
+        let record = stored.and_then(|m| m.record.as_ref());
+        let campaign = record.map(|r| r.campaign_id.clone());
+        let was_final = record.is_some_and(|r| r.current().phase() == 3);
+        let register = match callback.and_then(|c| c.register.as_ref()) {
+            Some(r) if record.is_none() => {
+                if !self.s.campaigns.contains_key(&r.campaign_id) {
+                    return Err(Rejection::unknown_campaign(format!(
+                        "campaign_id: no campaign named {:?}",
+                        r.campaign_id
+                    )));
+                }
+                Some(r.clone())
+            }
+            _ => None,
+        };
+        let undated = callback.is_some_and(|c| c.undated);
+        let mut key = ev.key.clone();
+        let duplicate = match stored {
+            None => false,
+            Some(m) if undated => m
+                .seen
+                .iter()
+                .any(|k| k.status == key.status && k.error_code == key.error_code),
+            Some(m) => m.has_seen(&key),
+        };
+        if undated && !duplicate {
+            // 1 ms after the latest status recorded at or after its arrival.
+            if let Some(last) =
+                stored.and_then(|m| m.seen.iter().map(|k| k.at).filter(|at| *at >= key.at).max())
+            {
+                key.at = Millis((last.0 + 1).min(Millis::MAX.0));
+            }
         }
+        let mut changed = false;
+        if let Some(r) = register {
+            changed = self.message(&MessageEvent {
+                message_id: ev.message_id.clone(),
+                campaign_id: r.campaign_id,
+                recipient: r.recipient,
+                parts: 1,
+                at: key.at,
+            })?;
+        }
+        if duplicate {
+            if let (Some(c), Some(_)) = (campaign, callback) {
+                self.campaign_count(&c, CampaignCounter::Quality(Quality::Duplicate), 1);
+            }
+            return Ok(changed);
+        }
+        if let (Some(c), Some(_), true) = (&campaign, callback, was_final) {
+            self.campaign_count(c, CampaignCounter::Quality(Quality::Late), 1);
+        }
+        let ev = &StatusEvent {
+            message_id: ev.message_id.clone(),
+            key,
+            callback: None,
+        };
         let state = self.touch(&ev.message_id);
         let remembered = state.remember(&ev.key);
         let moved = match &mut state.record {

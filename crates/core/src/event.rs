@@ -126,6 +126,29 @@ pub struct MessageEvent {
 pub struct StatusEvent {
     pub message_id: String,
     pub key: StatusKey,
+    /// Set when a gateway's callback made it (docs/rules.md, "Gateways"); `None` for a
+    /// status event line.
+    #[serde(skip)]
+    pub callback: Option<FromCallback>,
+}
+
+/// What a gateway callback adds to its status event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FromCallback {
+    /// The callback had no time of its own (or one that could not be read): `key.at` is
+    /// the time it was received, and the rules of docs/rules.md ("Undated receipts")
+    /// decide its final time and whether it is a duplicate.
+    pub undated: bool,
+    /// `?campaign_id=` and a recipient that could be read: register the message in that
+    /// campaign (1 part, at the status's time) when it is not known yet.
+    pub register: Option<Registration>,
+}
+
+/// A message to register from a callback: its campaign and recipient (E.164).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub campaign_id: String,
+    pub recipient: String,
 }
 
 /// One click on a tracked link.
@@ -586,6 +609,7 @@ pub fn parse_line(line: &[u8]) -> Result<Parsed, Rejection> {
                     at,
                     error_code,
                 },
+                callback: None,
             }))
         }
         "click" => Ok(Event::Click(ClickEvent {

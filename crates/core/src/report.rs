@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{CampaignCounter, CampaignDef, ClickRecord, MessageRecord};
+use crate::engine::{CampaignCounter, CampaignDef, ClickRecord, MessageRecord, Quality};
 use crate::insights::{message_counters, Country, InsightOptions, Insights};
 use crate::status::{Row, Status};
 use crate::time::{Millis, Month};
@@ -32,6 +32,10 @@ pub struct CampaignCounters {
     pub countries: BTreeMap<(Country, Status), i64>,
     /// Human clicks per clicking recipient's country.
     pub country_clicks: BTreeMap<Country, i64>,
+    /// Data-quality counters of the campaign's gateway callbacks (docs/rules.md, "Data
+    /// quality"): never in the report, and not compared by `verify` (no stored message
+    /// or click can recount them).
+    pub quality: BTreeMap<Quality, i64>,
 }
 
 impl CampaignCounters {
@@ -54,6 +58,7 @@ impl CampaignCounters {
             CampaignCounter::CountryClicks(c) => {
                 *self.country_clicks.entry(c.clone()).or_default() += value
             }
+            CampaignCounter::Quality(q) => *self.quality.entry(*q).or_default() += value,
         }
     }
 
@@ -79,6 +84,7 @@ impl CampaignCounters {
         c.awaiting.retain(|_, v| *v != 0);
         c.countries.retain(|_, v| *v != 0);
         c.country_clicks.retain(|_, v| *v != 0);
+        c.quality.clear();
         c
     }
 }

@@ -173,12 +173,13 @@ fn check_gateway_line(line: &[u8]) -> Result<(), TestCaseError> {
     use smsreport_core::Millis;
     let received = Millis::parse("2026-03-01T09:00:00Z").unwrap();
     for format in FORMATS {
-        match gateway_line(format, line, received) {
+        let region = smsreport_core::gateway::Region::parse("LV").ok();
+        match gateway_line(format, line, received, region) {
             Ok(p) => {
                 prop_assert!(
                     smsreport_core::event::check_id(&p.callback.status.message_id).is_ok()
                 );
-                let events = p.callback.events(p.campaign_id.as_deref(), received);
+                let events = [p.callback.event(p.campaign_id.as_deref())];
                 let (outcomes, _) = apply(Loaded::default(), &events);
                 prop_assert_eq!(outcomes.len(), events.len());
             }

@@ -63,6 +63,9 @@ pub struct Config {
     pub webhook_key: Option<String>,
     /// The largest request body taken, in bytes.
     pub body_limit: usize,
+    /// The region national recipients of callbacks are read in (`--default-region`);
+    /// a webhook's `?region=` overrides it.
+    pub default_region: Option<smsreport_core::gateway::Region>,
 }
 
 impl std::fmt::Debug for Config {
@@ -77,6 +80,7 @@ impl std::fmt::Debug for Config {
             )
             .field("webhook_key", &self.webhook_key.as_ref().map(|_| "…"))
             .field("body_limit", &self.body_limit)
+            .field("default_region", &self.default_region)
             .finish()
     }
 }
@@ -90,6 +94,7 @@ impl Config {
             twilio_auth_token: None,
             webhook_key: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            default_region: None,
         }
     }
 }

@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use smsreport_core::engine::Quality;
 use smsreport_core::ingest::Summary;
+use smsreport_core::report::CampaignTotals;
 use smsreport_core::Outcome;
 
 use crate::AppState;
@@ -23,6 +25,8 @@ pub struct Metrics {
     rejected: AtomicU64,
     /// gateway → callbacks (lines, for SMPP) by outcome: ingested, duplicate, rejected.
     callbacks: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// (gateway, the field a rejection names) → rejected callbacks.
+    rejected_callbacks: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     clicks: AtomicU64,
     store_errors: AtomicU64,
 }
@@ -55,6 +59,11 @@ impl Metrics {
         };
         if let Ok(mut m) = self.callbacks.lock() {
             *m.entry((gateway, outcome)).or_default() += 1;
+        }
+        if let Outcome::Rejected(r) = o {
+            if let Ok(mut m) = self.rejected_callbacks.lock() {
+                *m.entry((gateway, reason_label(&r.reason))).or_default() += 1;
+            }
         }
     }
 
@@ -108,6 +117,18 @@ impl Metrics {
                 );
             }
         }
+        out.push_str(
+            "# HELP smsreport_gateway_rejected_total Gateway callbacks rejected, by gateway and the field that decided.\n",
+        );
+        out.push_str("# TYPE smsreport_gateway_rejected_total counter\n");
+        if let Ok(m) = self.rejected_callbacks.lock() {
+            for ((gateway, reason), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "smsreport_gateway_rejected_total{{gateway=\"{gateway}\",reason=\"{reason}\"}} {n}"
+                );
+            }
+        }
         out.push_str("# HELP smsreport_clicks_total Clicks on tracked links recorded.\n");
         out.push_str("# TYPE smsreport_clicks_total counter\n");
         let _ = writeln!(
@@ -126,6 +147,57 @@ impl Metrics {
     }
 }
 
+/// The field a gateway rejection names (`type: …` → `type`), from a fixed list so the
+/// label's values stay few; `other` for any other reason.
+fn reason_label(reason: &str) -> &'static str {
+    const FIELDS: [&str; 13] = [
+        "id",
+        "stat",
+        "err",
+        "type",
+        "level",
+        "message_status",
+        "MessageSid",
+        "MessageStatus",
+        "ErrorCode",
+        "campaign_id",
+        "region",
+        "done date",
+        "text",
+    ];
+    let name = reason.split_once(':').map_or("", |(n, _)| n);
+    FIELDS
+        .iter()
+        .find(|f| **f == name)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// The data-quality counters of each campaign (docs/rules.md, "Data quality"), from
+/// the store.
+fn render_quality(all: &mut [CampaignTotals]) -> String {
+    all.sort_by(|a, b| a.def.campaign_id.cmp(&b.def.campaign_id));
+    let mut out = String::from(
+        "# HELP smsreport_campaign_callbacks_total Gateway callbacks for a campaign's messages that were duplicates, or came after a final status (late).\n\
+         # TYPE smsreport_campaign_callbacks_total counter\n",
+    );
+    for t in all.iter() {
+        if t.counters.quality.values().all(|v| *v == 0) {
+            continue;
+        }
+        for q in Quality::ALL {
+            let _ = writeln!(
+                out,
+                "smsreport_campaign_callbacks_total{{campaign=\"{}\",kind=\"{}\"}} {}",
+                escape(&t.def.campaign_id),
+                q.as_str(),
+                t.counters.quality.get(&q).copied().unwrap_or(0)
+            );
+        }
+    }
+    out
+}
+
 /// A label value escaped as the exposition format says.
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -133,15 +205,20 @@ fn escape(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// `GET /metrics`.
+/// `GET /metrics`: the service's counters, then each campaign's data-quality counters
+/// (left out when the store cannot be read; `/readyz` tells that).
 pub(crate) async fn handler(State(st): State<AppState>) -> Response {
+    let mut text = st.metrics.render();
+    if let Ok(mut all) = st.store.all_totals().await {
+        text.push_str(&render_quality(&mut all));
+    }
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        st.metrics.render(),
+        text,
     )
         .into_response()
 }

@@ -1,9 +1,12 @@
 //! SMS gateways' delivery callbacks: Twilio, Kannel, Jasmin and SMPP receipts.
 //!
-//! Each answer comes once the status is durable. A callback that breaks its format's
-//! rules is a `400` naming the field. With `?campaign_id=ID` and a callback that names
-//! the recipient, the message is registered in that campaign first (same ingest call);
-//! a campaign that does not exist is a `404` and nothing is stored.
+//! Each answer comes once the status is durable (docs/rules.md, "Gateways": what each
+//! gateway does with each answer). A duplicate is a `200` like a new status. A callback
+//! no status can be made of is a `400` naming the field: no retry can fix it. When the
+//! store cannot take it, `503`, so the gateway retries. With `?campaign_id=ID` and a
+//! recipient that can be read (national numbers with `?region=CC` or
+//! `--default-region`), a message not known yet is registered in that campaign (same
+//! ingest call); a campaign that does not exist then is a `404` and nothing is stored.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -11,12 +14,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use smsreport_core::event::{check_id, RejectionKind};
-use smsreport_core::gateway::{self, Callback, LineFormat, Params, Parsed};
+use smsreport_core::gateway::{self, Callback, LineFormat, Params, Parsed, Region};
 use smsreport_core::ingest::{split_lines, Summary};
-use smsreport_core::{Millis, Outcome, Rejection};
+use smsreport_core::{Outcome, Rejection};
 
 use crate::api::{body, query};
-use crate::auth::{ct_eq, twilio_signature_ok};
+use crate::auth::{ct_eq, twilio_request_ok};
 use crate::{json_response, now, ApiError, AppState};
 
 /// Checks `?key=` when a webhook key is configured: `403` without the right one.
@@ -46,6 +49,16 @@ fn campaign_id(q: &Params) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The region national recipients are read in: `?region=CC`, else `--default-region`.
+fn region(st: &AppState, q: &Params) -> Result<Option<Region>, ApiError> {
+    match q.get("region") {
+        None | Some("") => Ok(st.cfg.default_region),
+        Some(r) => Region::parse(r)
+            .map(Some)
+            .map_err(|e| ApiError::bad_request(format!("region: {e}"))),
+    }
+}
+
 /// A form body's parameters.
 fn form(b: &Bytes) -> Result<Params, ApiError> {
     let text =
@@ -59,7 +72,6 @@ async fn ingest_one(
     gateway: &'static str,
     parsed: Result<Callback, Rejection>,
     campaign_id: Option<String>,
-    received: Millis,
 ) -> Result<Outcome, ApiError> {
     let callback = parsed.map_err(|r| {
         st.metrics.callback(gateway, &Outcome::Rejected(r.clone()));
@@ -69,7 +81,7 @@ async fn ingest_one(
         callback,
         campaign_id,
     };
-    let outcome = gateway::ingest_callbacks(&*st.store, vec![Ok(parsed)], received)
+    let outcome = gateway::ingest_callbacks(&*st.store, vec![Ok(parsed)])
         .await?
         .pop()
         .unwrap_or(Outcome::Duplicate);
@@ -94,8 +106,31 @@ fn counts(o: &Outcome) -> Response {
     )
 }
 
-/// `POST /v1/webhooks/twilio`: a status callback, signed when `--twilio-auth-token` is
-/// set (`403` for a missing or wrong `X-Twilio-Signature`).
+/// A JSON object body's members as parameters (strings as they are, numbers and
+/// booleans as their JSON text), for Twilio's `application/json` callbacks.
+fn json_form(b: &Bytes) -> Result<Params, ApiError> {
+    let v: serde_json::Value = serde_json::from_slice(b)
+        .map_err(|e| ApiError::bad_request(format!("the JSON body cannot be read: {e}")))?;
+    let serde_json::Value::Object(members) = v else {
+        return Err(ApiError::bad_request("the JSON body must be an object"));
+    };
+    Ok(Params(
+        members
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k, s)),
+                serde_json::Value::Null => None,
+                serde_json::Value::Array(_) | serde_json::Value::Object(_) => None,
+                other => Some((k, other.to_string())),
+            })
+            .collect(),
+    ))
+}
+
+/// `POST /v1/webhooks/twilio`: a status callback, form-encoded or JSON, signed when
+/// `--twilio-auth-token` is set (`403` for a missing or wrong `X-Twilio-Signature`;
+/// checked as Twilio's libraries do, with and without the URL's port, and a JSON body by
+/// its `bodySHA256`).
 pub(crate) async fn twilio(
     State(st): State<AppState>,
     uri: Uri,
@@ -105,7 +140,11 @@ pub(crate) async fn twilio(
 ) -> Result<Response, ApiError> {
     let b = body(b, st.cfg.body_limit)?;
     let q = query(&raw)?;
-    let fields = form(&b)?;
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
     if let Some(token) = &st.cfg.twilio_auth_token {
         // Twilio signs the URL it was given: PUBLIC_URL + path + query.
         let url = format!(
@@ -113,9 +152,11 @@ pub(crate) async fn twilio(
             st.cfg.public_url,
             uri.path_and_query().map_or(uri.path(), |p| p.as_str())
         );
+        let params = if json { Params::default() } else { form(&b)? };
+        let body = json.then_some(&b[..]);
         let ok = headers
             .get("x-twilio-signature")
-            .is_some_and(|s| twilio_signature_ok(token, &url, &fields.0, s.as_bytes()));
+            .is_some_and(|s| twilio_request_ok(token, &url, &params.0, body, s.as_bytes()));
         if !ok {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -123,13 +164,13 @@ pub(crate) async fn twilio(
             ));
         }
     }
+    let fields = if json { json_form(&b)? } else { form(&b)? };
     let received = now();
     let o = ingest_one(
         &st,
         "twilio",
-        gateway::twilio(&fields, received),
+        gateway::twilio(&fields, received, region(&st, &q)?),
         campaign_id(&q)?,
-        received,
     )
     .await?;
     Ok(counts(&o))
@@ -154,16 +195,15 @@ pub(crate) async fn kannel(
     let o = ingest_one(
         &st,
         "kannel",
-        gateway::kannel(&params, received),
+        gateway::kannel(&params, received, region(&st, &q)?),
         campaign_id(&q)?,
-        received,
     )
     .await?;
     Ok(counts(&o))
 }
 
-/// `POST /v1/webhooks/jasmin`: an HTTP DLR; answers `ACK/Jasmin` (Jasmin retries
-/// otherwise).
+/// `POST /v1/webhooks/jasmin`: an HTTP DLR; answers `ACK/Jasmin` to every DLR taken, a
+/// duplicate too (Jasmin retries otherwise).
 pub(crate) async fn jasmin(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -179,7 +219,6 @@ pub(crate) async fn jasmin(
         "jasmin",
         gateway::jasmin(&fields, received),
         campaign_id(&q)?,
-        received,
     )
     .await?;
     Ok((
@@ -215,7 +254,7 @@ pub(crate) async fn smpp(
     }
     let received = now();
     let outcomes =
-        gateway::ingest_callback_lines(&*st.store, LineFormat::Smpp, lines, received).await?;
+        gateway::ingest_callback_lines(&*st.store, LineFormat::Smpp, lines, received, None).await?;
     let mut s = Summary::default();
     let mut rejected = Vec::new();
     for o in &outcomes {

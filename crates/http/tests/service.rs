@@ -626,10 +626,10 @@ fn form() -> [(&'static str, &'static str); 1] {
 async fn twilio_callbacks(store: Arc<dyn Store>) {
     let s = Server::start(store, config()).await;
     let mut ndjson = String::from(r#"{"type":"campaign","campaign_id":"tw","name":"Twilio"}"#);
-    for i in 1..=8 {
+    for i in 1..=13 {
         ndjson.push('\n');
         ndjson.push_str(&message(
-            &format!("SM{i}"),
+            &format!("SM{i:02}"),
             "tw",
             &format!("+3712000000{i}"),
         ));
@@ -637,36 +637,57 @@ async fn twilio_callbacks(store: Arc<dyn Store>) {
     s.events(&ndjson).await;
     // The rows of gateways.md, one message each.
     let rows = [
-        ("MessageSid=SM1&MessageStatus=delivered", "delivered", None),
-        ("MessageSid=SM2&MessageStatus=sending", "enroute", None),
+        ("MessageSid=SM01&MessageStatus=delivered", "delivered", None),
+        ("MessageSid=SM02&MessageStatus=sending", "enroute", None),
         (
-            "MessageSid=SM3&MessageStatus=undelivered&ErrorCode=30003",
+            "MessageSid=SM03&MessageStatus=undelivered&ErrorCode=30003",
             "failed_expired",
             Some("30003"),
         ),
         (
-            "MessageSid=SM4&MessageStatus=failed&ErrorCode=30005",
+            "MessageSid=SM04&MessageStatus=failed&ErrorCode=30005",
             "failed_routing",
             Some("30005"),
         ),
         (
-            "MessageSid=SM5&MessageStatus=undelivered&ErrorCode=30007",
+            "MessageSid=SM05&MessageStatus=undelivered&ErrorCode=30007",
             "failed_rejected",
             Some("30007"),
         ),
         (
-            "MessageSid=SM6&MessageStatus=undelivered&ErrorCode=30008",
+            "MessageSid=SM06&MessageStatus=undelivered&ErrorCode=30008",
             "unknown",
             Some("30008"),
         ),
         (
-            "MessageSid=SM7&MessageStatus=delivered&RawDlrDoneDate=2603011015",
+            "MessageSid=SM07&MessageStatus=delivered&RawDlrDoneDate=2603011015",
             "delivered",
             None,
         ),
         (
-            "MessageSid=SM8&MessageStatus=canceled",
+            "MessageSid=SM08&MessageStatus=canceled",
             "failed_rejected",
+            None,
+        ),
+        ("MessageSid=SM09&SmsStatus=delivered", "delivered", None),
+        (
+            "MessageSid=SM10&MessageStatus=delivered&ErrorCode=",
+            "delivered",
+            None,
+        ),
+        (
+            "MessageSid=SM11&MessageStatus=partially_delivered",
+            "unknown",
+            None,
+        ),
+        (
+            "MessageSid=SM12&MessageStatus=delivered&To=whatsapp%3A%2B37120000001",
+            "delivered",
+            None,
+        ),
+        (
+            "MessageSid=SM13&MessageStatus=delivered&RawDlrDoneDate=2613451015",
+            "delivered",
             None,
         ),
     ];
@@ -677,13 +698,30 @@ async fn twilio_callbacks(store: Arc<dyn Store>) {
         assert_eq!(r.status, 200, "{body}: {}", r.text());
         assert_eq!(r.json(), json!({"ingested": 1, "duplicates": 0}), "{body}");
     }
-    // A callback with a time, again, is a duplicate (one without gets a new time).
-    let again = s
-        .post("/v1/webhooks/twilio", &form(), rows[6].0.as_bytes())
+    // A callback again is a duplicate, with a time of its own or without (a retry never
+    // moves the status time): 200, so the gateway stops retrying.
+    let before = s.get("/v1/campaigns/tw/recipients").await.json()["items"][0]["status_at"].clone();
+    for i in [6, 0, 0] {
+        let again = s
+            .post("/v1/webhooks/twilio", &form(), rows[i].0.as_bytes())
+            .await;
+        assert_eq!(again.status, 200);
+        assert_eq!(again.json(), json!({"ingested": 0, "duplicates": 1}));
+    }
+    let after = s.get("/v1/campaigns/tw/recipients").await.json()["items"][0]["status_at"].clone();
+    assert_eq!(before, after);
+    // JSON bodies too.
+    let r = s
+        .post(
+            "/v1/webhooks/twilio",
+            &[("Content-Type", "application/json")],
+            br#"{"MessageSid": "SM02", "MessageStatus": "sent", "ErrorCode": null}"#,
+        )
         .await;
-    assert_eq!(again.json(), json!({"ingested": 0, "duplicates": 1}));
+    assert_eq!(r.json(), json!({"ingested": 1, "duplicates": 0}));
     let items = s.get("/v1/campaigns/tw/recipients").await.json()["items"].clone();
     for (i, (body, status, code)) in rows.iter().enumerate() {
+        let status = if i == 1 { "sent" } else { status };
         assert_eq!(items[i]["status"], *status, "{body}");
         assert_eq!(items[i]["error_code"], json!(code), "{body}");
     }
@@ -693,13 +731,15 @@ async fn twilio_callbacks(store: Arc<dyn Store>) {
         .await
         .assert_error(400);
     assert_eq!(e, "MessageSid: missing");
-    s.post(
-        "/v1/webhooks/twilio",
-        &form(),
-        b"MessageSid=SM1&MessageStatus=bogus",
-    )
-    .await
-    .assert_error(400);
+    // A status Twilio adds later is unknown, not a rejection.
+    let r = s
+        .post(
+            "/v1/webhooks/twilio",
+            &form(),
+            b"MessageSid=SM1&MessageStatus=bogus",
+        )
+        .await;
+    assert_eq!(r.status, 200);
     s.post(
         "/v1/webhooks/twilio",
         &form(),
@@ -751,12 +791,62 @@ async fn twilio_signatures(store: Arc<dyn Store>) {
     )
     .await
     .assert_error(403);
+    // Signed over the URL with its default port, as Twilio sometimes does.
+    let with_port = twilio_signature("12345", &format!("https://sms.example:443{path}"), &params);
+    let r = s
+        .post(
+            path,
+            &[form()[0], ("X-Twilio-Signature", &with_port)],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A JSON body: the URL carries its SHA-256, the signature covers the URL alone.
+    let json_body = br#"{"MessageSid": "SM10", "MessageStatus": "delivered"}"#;
+    let hash = "c0e7a88b8bd6dd9a1b1fdc5e4f2d0b56c51327c6a35b7b0dbd1aac4a0b6f5a8d";
+    let real_hash = sha256_hex(json_body);
+    let json_path = format!("/v1/webhooks/twilio?bodySHA256={real_hash}");
+    let sig = twilio_signature("12345", &format!("https://sms.example{json_path}"), &[]);
+    let json_ct = ("Content-Type", "application/json");
+    let r = s
+        .post(
+            &json_path,
+            &[json_ct, ("X-Twilio-Signature", &sig)],
+            json_body,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Another body, or a URL without the hash, fails.
+    s.post(
+        &json_path,
+        &[json_ct, ("X-Twilio-Signature", &sig)],
+        br#"{"MessageSid": "SM10", "MessageStatus": "failed"}"#,
+    )
+    .await
+    .assert_error(403);
+    let bad_path = format!("/v1/webhooks/twilio?bodySHA256={hash}");
+    let sig = twilio_signature("12345", &format!("https://sms.example{bad_path}"), &[]);
+    s.post(
+        &bad_path,
+        &[json_ct, ("X-Twilio-Signature", &sig)],
+        json_body,
+    )
+    .await
+    .assert_error(403);
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 async fn kannel_callbacks(store: Arc<dyn Store>) {
     let s = Server::start(store, config()).await;
     let mut ndjson = String::from(r#"{"type":"campaign","campaign_id":"k","name":"Kannel"}"#);
-    for i in 1..=6 {
+    for i in 1..=8 {
         ndjson.push('\n');
         ndjson.push_str(&message(&format!("m{i}"), "k", &format!("+3712000000{i}")));
     }
@@ -776,6 +866,12 @@ async fn kannel_callbacks(store: Arc<dyn Store>) {
             "failed_expired",
             Some("2026-03-01T10:00:00.000Z"),
         ),
+        (
+            "type=1&id=m7&reply=id%3Am4%20stat%3A%20err%3A000",
+            "delivered",
+            None,
+        ),
+        ("type=1&id=m8&to=0291234567", "delivered", None),
     ];
     for (i, (q, _, _)) in rows.iter().enumerate() {
         // GET as Kannel does; POST with a form body works too.
@@ -839,6 +935,21 @@ async fn jasmin_callbacks(store: Arc<dyn Store>) {
         )
         .await;
     assert_eq!(r.text(), "ACK/Jasmin");
+    // A duplicate is acknowledged too, and a donedate that cannot be read is no
+    // rejection.
+    for body in [
+        "id=t1&level=2&message_status=EXPIRED&donedate=2603021020&err=027",
+        "id=t2&level=3&message_status=UNDELIV&donedate=2613451020",
+    ] {
+        let r = s
+            .post("/v1/webhooks/jasmin", &form(), body.as_bytes())
+            .await;
+        assert_eq!(
+            (r.status, r.text()),
+            (200, "ACK/Jasmin".to_owned()),
+            "{body}"
+        );
+    }
     s.post(
         "/v1/webhooks/jasmin",
         &form(),
@@ -872,16 +983,25 @@ async fn smpp_receipts(store: Arc<dyn Store>) {
     assert_eq!(items[0]["status"], "failed_routing");
     assert_eq!(items[0]["status_at"], "2026-03-01T09:15:30.000Z");
     assert_eq!(items[1]["status"], "delivered");
-    // Every line rejected, or nothing: 400.
-    let e = s
+    // A done date that cannot be read, or an empty stat, is no rejection.
+    let r = s
         .post(
             "/v1/webhooks/smpp",
             &[],
-            b"id:m9 stat:DELIVRD done date:2613450900",
+            b"id:m5 stat:DELIVRD done date:2613450900\nid:0a1b2c stat: done date:2603010900",
         )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"ingested": 1, "duplicates": 1, "rejected": []})
+    );
+    // Every line rejected, or nothing: 400.
+    let e = s
+        .post("/v1/webhooks/smpp", &[], b"sub:001 stat:DELIVRD")
         .await
         .assert_error(400);
-    assert!(e.starts_with("done date:"), "{e}");
+    assert_eq!(e, "id: missing");
     s.post("/v1/webhooks/smpp", &[], b"")
         .await
         .assert_error(400);
@@ -962,7 +1082,7 @@ async fn auto_registration(store: Arc<dyn Store>) {
     assert_eq!(r.json(), json!({"ingested": 1, "duplicates": 0}));
     // Kannel: to (%p) names it.
     let r = s
-        .get("/v1/webhooks/kannel?campaign_id=auto&type=16&id=k1&to=37120000009")
+        .get("/v1/webhooks/kannel?campaign_id=auto&region=LV&type=16&id=k1&to=20000009")
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     // Jasmin and a callback without a recipient register nothing.
@@ -1001,9 +1121,22 @@ async fn auto_registration(store: Arc<dyn Store>) {
     )
     .await
     .assert_error(400);
-    s.get("/v1/webhooks/kannel?campaign_id=auto&type=1&id=k2&to=12")
+    s.get("/v1/webhooks/kannel?campaign_id=auto&region=XX&type=1&id=k2")
         .await
         .assert_error(400);
+    // A recipient that cannot be read (no region for a national number, a short code)
+    // registers nothing, and the status is kept for its message.
+    for q in ["type=1&id=k2&to=20000002", "type=1&id=k3&to=12"] {
+        let r = s
+            .get(&format!("/v1/webhooks/kannel?campaign_id=auto&{q}"))
+            .await;
+        assert_eq!(r.status, 200, "{q}: {}", r.text());
+    }
+    // An unknown campaign_id does not matter for a message already known.
+    let r = s
+        .get("/v1/webhooks/kannel?campaign_id=nope&type=1&id=k1&to=%2B37120000009")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
     // A message already in another campaign keeps it; the status still applies.
     s.events(r#"{"type":"campaign","campaign_id":"other","name":"Other"}"#)
         .await;
@@ -1104,6 +1237,14 @@ async fn health_ready_metrics(store: Arc<dyn Store>) {
         b"MessageSid=m1&MessageStatus=delivered",
     )
     .await;
+    // A late receipt: m1's status is final already.
+    s.post(
+        "/v1/webhooks/twilio",
+        &form(),
+        b"MessageSid=m1&MessageStatus=undelivered&ErrorCode=30005",
+    )
+    .await;
+    s.get("/v1/webhooks/kannel?type=3&id=m1").await;
     s.get("/nowhere").await;
     let m = s.get("/metrics").await;
     assert_eq!(m.status, 200);
@@ -1119,7 +1260,12 @@ async fn health_ready_metrics(store: Arc<dyn Store>) {
         "smsreport_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
         "smsreport_events_total{outcome=\"ingested\"} 19",
         "smsreport_events_total{outcome=\"duplicate\"} 0",
-        "smsreport_gateway_callbacks_total{gateway=\"twilio\",outcome=\"ingested\"} 1",
+        // m1 is delivered already: an undated delivered is a duplicate.
+        "smsreport_gateway_callbacks_total{gateway=\"twilio\",outcome=\"duplicate\"} 1",
+        "smsreport_gateway_callbacks_total{gateway=\"kannel\",outcome=\"rejected\"} 1",
+        "smsreport_gateway_rejected_total{gateway=\"kannel\",reason=\"type\"} 1",
+        "smsreport_campaign_callbacks_total{campaign=\"spring-sale\",kind=\"duplicate\"} 1",
+        "smsreport_campaign_callbacks_total{campaign=\"spring-sale\",kind=\"late\"} 1",
         "smsreport_store_errors_total 0",
     ] {
         assert!(text.contains(want), "{want} not in\n{text}");

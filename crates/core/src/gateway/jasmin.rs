@@ -1,17 +1,18 @@
 //! Jasmin HTTP delivery reports (form fields `id`, `level`, `message_status`, `donedate`,
 //! `err`).
 
-use super::smpp::{short_date, smpp_stat};
-use super::{error_code, field, message_id, quoted, Callback, Params};
-use crate::event::{Rejection, StatusEvent};
-use crate::status::{Status, StatusKey};
+use super::smpp::{parse_short_date, smpp_stat};
+use super::{error_code, field, message_id, quoted, status_event, Callback, Params};
+use crate::event::Rejection;
+use crate::status::Status;
 use crate::time::Millis;
 
 /// A Jasmin HTTP DLR (form fields `id`, `level`, `message_status`, `donedate`, `err`).
 ///
 /// At `level` 1, `message_status` `ESME_ROK` is sent and any other `ESME_*`
-/// failed_rejected, at the time of receipt. At levels 2 and 3, `message_status` is an
-/// SMPP `stat` (see [`smpp_stat`]), `donedate` (YYMMDDhhmm, UTC) the time and `err` the
+/// failed_rejected, undated (at the time of receipt). At levels 2 and 3,
+/// `message_status` is an SMPP `stat` (see [`smpp_stat`]), `donedate` (YYMMDDhhmm, UTC)
+/// the time (without one, or one that cannot be read, the DLR is undated) and `err` the
 /// error code (only zeros: none).
 pub fn jasmin(p: &Params, received: Millis) -> Result<Callback, Rejection> {
     let message_id = message_id("id", p.value("id"))?;
@@ -19,7 +20,7 @@ pub fn jasmin(p: &Params, received: Millis) -> Result<Callback, Rejection> {
     let ms = p
         .value("message_status")
         .ok_or_else(|| field("message_status", "missing"))?;
-    let key = match level {
+    let status = match level {
         "1" => {
             let status = if ms == "ESME_ROK" {
                 Status::Sent
@@ -31,20 +32,15 @@ pub fn jasmin(p: &Params, received: Millis) -> Result<Callback, Rejection> {
                     format_args!("{} is not an SMPP command status (ESME_…)", quoted(ms)),
                 ));
             };
-            StatusKey {
-                status,
-                at: received,
-                error_code: None,
-            }
+            status_event(message_id, status, None, None, received)
         }
-        "2" | "3" => StatusKey {
-            status: smpp_stat(ms),
-            at: match p.value("donedate") {
-                Some(d) => short_date("donedate", d)?,
-                None => received,
-            },
-            error_code: error_code("err", p.get("err"), true)?,
-        },
+        "2" | "3" => status_event(
+            message_id,
+            smpp_stat(ms),
+            p.value("donedate").and_then(parse_short_date),
+            error_code("err", p.get("err"), true)?,
+            received,
+        ),
         other => {
             return Err(field(
                 "level",
@@ -52,13 +48,14 @@ pub fn jasmin(p: &Params, received: Millis) -> Result<Callback, Rejection> {
             ))
         }
     };
-    Ok(Callback::status_only(StatusEvent { message_id, key }))
+    Ok(Callback::status_only(status))
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{ev, form, rt, t};
     use super::*;
+    use crate::event::StatusEvent;
 
     use Status::*;
 
@@ -107,7 +104,6 @@ mod tests {
             "id=t1&level=4&message_status=DELIVRD",
             "id=t1&level=1&message_status=DELIVRD",
             "id=t1&level=1",
-            "id=t1&level=3&message_status=DELIVRD&donedate=yesterday",
         ] {
             assert!(jasmin(&form(bad), rt()).is_err(), "{bad}");
         }
@@ -119,5 +115,20 @@ mod tests {
                 .at,
             rt()
         );
+        // A donedate that cannot be read makes the DLR undated.
+        for d in ["yesterday", "2613451020", "26030110"] {
+            assert_eq!(
+                jasmin(
+                    &form(&format!(
+                        "id=t1&level=3&message_status=DELIVRD&donedate={d}"
+                    )),
+                    rt()
+                )
+                .unwrap()
+                .status,
+                ev("t1", Delivered, rt(), None),
+                "{d}"
+            );
+        }
     }
 }

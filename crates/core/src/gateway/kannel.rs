@@ -1,18 +1,20 @@
 //! Kannel delivery reports (the `dlr-url` query: `type=%d&id=…&reply=%A&to=%p&ts=%T`).
 
 use super::smpp::{receipt_fields, receipt_status};
-use super::{field, message_id, quoted, recipient, Callback, Params};
-use crate::event::{Rejection, StatusEvent};
-use crate::status::{Status, StatusKey};
+use super::{field, message_id, quoted, read_recipient, status_event, Callback, Params, Region};
+use crate::event::Rejection;
+use crate::status::Status;
 use crate::time::Millis;
 
 /// A Kannel DLR callback (`dlr-url` with `type=%d&id=…&reply=%A&to=%p&ts=%T`).
 ///
 /// `type`: 1 delivered, 2 failed_routing, 4 enroute, 8 sent, 16 failed_rejected; any
-/// other is rejected. When `reply` holds an SMPP receipt (a `stat:` field), its `stat`
-/// and `err` decide instead. `at` is `ts` (epoch seconds), else the receipt's
-/// `done date`, else `received`. `to` is the recipient.
-pub fn kannel(p: &Params, received: Millis) -> Result<Callback, Rejection> {
+/// other is rejected, whatever the reply. When `reply` holds an SMPP receipt (an `id`
+/// field and a non-empty `stat`), its `stat`, `err` and `done date` decide instead, its
+/// `done date` over `ts`; any other reply is ignored. `ts` is epoch seconds; a time that
+/// cannot be read, or none, makes the DLR undated. `to` is the recipient, read with
+/// [`read_recipient`] for `region`: one that cannot be read never rejects the DLR.
+pub fn kannel(p: &Params, received: Millis, region: Option<Region>) -> Result<Callback, Rejection> {
     let ty = p.value("type").ok_or_else(|| field("type", "missing"))?;
     let status = match ty {
         "1" => Status::Delivered,
@@ -31,43 +33,31 @@ pub fn kannel(p: &Params, received: Millis) -> Result<Callback, Rejection> {
         }
     };
     let message_id = message_id("id", p.value("id"))?;
-    let receipt = match p.value("reply") {
-        None => None,
-        Some(reply) => receipt_status(&receipt_fields(reply)?)
-            .map_err(|r| Rejection::new(format!("reply: {r}")))?,
-    };
-    let ts = match p.value("ts") {
-        None => None,
-        Some(ts) => {
-            let at = ts
-                .parse::<i64>()
-                .ok()
-                .and_then(|s| s.checked_mul(1000))
-                .map(Millis)
-                .filter(|m| (Millis::MIN..=Millis::MAX).contains(m));
-            Some(at.ok_or_else(|| {
-                field(
-                    "ts",
-                    format_args!("{} is not a time in epoch seconds", quoted(ts)),
-                )
-            })?)
+    let ts = p
+        .value("ts")
+        .and_then(|ts| ts.trim().parse::<i64>().ok())
+        .and_then(|s| s.checked_mul(1000))
+        .map(Millis)
+        .filter(|m| (Millis::MIN..=Millis::MAX).contains(m));
+    // The reply decides only where it holds a receipt; a repeated field keeps its first
+    // value and an `err` that is no error code is left out, so no reply rejects a DLR.
+    let receipt = p.value("reply").and_then(|reply| {
+        let f = receipt_fields(reply, false).ok()?;
+        let stat = f.get("stat").copied().filter(|s| !s.is_empty())?;
+        f.contains_key("id").then_some(())?;
+        let mut lenient = f.clone();
+        if receipt_status(&f, stat).is_err() {
+            lenient.remove("err");
         }
-    };
-    let key = match receipt {
-        Some(r) => StatusKey {
-            status: r.status,
-            at: ts.or(r.done).unwrap_or(received),
-            error_code: r.error_code,
-        },
-        None => StatusKey {
-            status,
-            at: ts.unwrap_or(received),
-            error_code: None,
-        },
+        receipt_status(&lenient, stat).ok()
+    });
+    let status = match receipt {
+        Some(r) => status_event(message_id, r.status, r.done.or(ts), r.error_code, received),
+        None => status_event(message_id, status, ts, None, received),
     };
     Ok(Callback {
-        status: StatusEvent { message_id, key },
-        recipient: recipient("to", p.get("to"))?,
+        status,
+        recipient: read_recipient(p.get("to"), region),
     })
 }
 
@@ -75,15 +65,24 @@ pub fn kannel(p: &Params, received: Millis) -> Result<Callback, Rejection> {
 mod tests {
     use super::super::test_support::{ev, form, rt, t};
     use super::*;
+    use crate::event::StatusEvent;
 
     use Status::*;
 
     fn accepts(q: &str, want: StatusEvent) {
-        assert_eq!(kannel(&form(q), rt()).map(|c| c.status), Ok(want), "{q}");
+        assert_eq!(
+            kannel(&form(q), rt(), None).map(|c| c.status),
+            Ok(want),
+            "{q}"
+        );
     }
 
     fn rejects(q: &str, reason: &str) {
-        assert_eq!(kannel(&form(q), rt()).unwrap_err().reason, reason, "{q}");
+        assert_eq!(
+            kannel(&form(q), rt(), None).unwrap_err().reason,
+            reason,
+            "{q}"
+        );
     }
 
     // The rows of gateways.md, in order.
@@ -125,6 +124,22 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_with_an_empty_stat_leaves_the_type() {
+        accepts(
+            "type=1&id=m4&reply=id%3Am4%20stat%3A%20err%3A000",
+            ev("m4", Delivered, rt(), None),
+        );
+    }
+
+    #[test]
+    fn a_national_to_never_rejects_the_status() {
+        accepts(
+            "type=1&id=m4&to=0291234567",
+            ev("m4", Delivered, rt(), None),
+        );
+    }
+
+    #[test]
     fn rejected_type_3() {
         rejects(
             "type=3&id=m4",
@@ -139,42 +154,90 @@ mod tests {
 
     #[test]
     fn kannel_details() {
-        // The recipient, made E.164.
-        for (to, want) in [
-            ("%2B37120000001", "+37120000001"),
-            ("37120000001", "+37120000001"),
-            ("0037120000001", "+37120000001"),
-        ] {
-            let c = kannel(&form(&format!("type=1&id=m&to={to}")), rt()).unwrap();
-            assert_eq!(c.recipient.as_deref(), Some(want));
+        let lv = Some(Region::parse("LV").unwrap());
+        let to = |q: &str, region| kannel(&form(q), rt(), region).unwrap().recipient;
+        // E.164 as it is; a form decoder's space is a `+`; digits are never guessed.
+        assert_eq!(
+            to("type=1&id=m&to=%2B37120000001", None).as_deref(),
+            Some("+37120000001")
+        );
+        assert_eq!(
+            to("type=1&id=m&to=+37120000001", None).as_deref(),
+            Some("+37120000001")
+        );
+        for national in ["37120000001", "0037120000001", "20000001", "12", ""] {
+            assert_eq!(
+                to(&format!("type=1&id=m&to={national}"), None),
+                None,
+                "{national}"
+            );
         }
+        // A national number with a default region, by libphonenumber's rules.
         assert_eq!(
-            kannel(&form("type=1&id=m&to=12"), rt()).unwrap_err().reason,
-            "to: \"12\" is not a phone number in E.164 form"
+            to("type=1&id=m&to=20000001", lv).as_deref(),
+            Some("+37120000001")
         );
         assert_eq!(
-            kannel(&form("type=1&id=m&to="), rt()).unwrap().recipient,
-            None
+            to("type=1&id=m&to=0037120000001", lv).as_deref(),
+            Some("+37120000001")
         );
-        // ts wins over the receipt's done date; a reply without stat: leaves the type.
+        assert_eq!(to("type=1&id=m&to=12", lv), None);
+        assert_eq!(to("type=1&id=m&to=SHOP", lv), None);
+        // The receipt's done date wins over ts; a reply without an id or a stat leaves the
+        // type.
         let c = kannel(
             &form("type=1&id=m&ts=1772355600&reply=id:x+stat:UNDELIV+done+date:2603011000"),
             rt(),
+            None,
         )
         .unwrap();
         assert_eq!(
             c.status,
+            ev("m", FailedRouting, t("2026-03-01T10:00:00Z"), None)
+        );
+        assert_eq!(
+            kannel(
+                &form("type=1&id=m&ts=1772355600&reply=id:x+stat:UNDELIV"),
+                rt(),
+                None
+            )
+            .unwrap()
+            .status,
             ev("m", FailedRouting, t("2026-03-01T09:00:00Z"), None)
         );
-        let c = kannel(&form("type=8&id=m&reply=ACK%2F"), rt()).unwrap();
-        assert_eq!(c.status.key.status, Sent);
-        for bad in [
-            "type=1&id=m&ts=x",
-            "type=1&id=m&ts=-5",
-            "type=1&id=m&ts=99999999999999999",
-            "type=1&id=m&reply=stat:DELIVRD+done+date:99",
+        for reply in ["ACK%2F", "stat:UNDELIV", "id:x+stat:"] {
+            let c = kannel(&form(&format!("type=8&id=m&reply={reply}")), rt(), None).unwrap();
+            assert_eq!(c.status, ev("m", Sent, rt(), None), "{reply}");
+        }
+        // A reply that is no clean receipt never rejects the DLR: a repeated field keeps
+        // its first value, a bad done date is left to ts, a bad err is left out.
+        for (reply, want) in [
+            (
+                "id:x+id:y+stat:EXPIRED+stat:DELIVRD",
+                ev("m", FailedExpired, t("2026-03-01T09:00:00Z"), None),
+            ),
+            (
+                "id:x+stat:EXPIRED+done+date:99",
+                ev("m", FailedExpired, t("2026-03-01T09:00:00Z"), None),
+            ),
         ] {
-            assert!(kannel(&form(bad), rt()).is_err(), "{bad}");
+            let c = kannel(
+                &form(&format!("type=1&id=m&ts=1772355600&reply={reply}")),
+                rt(),
+                None,
+            )
+            .unwrap();
+            assert_eq!(c.status, want, "{reply}");
+        }
+        let long = format!("type=1&id=m&reply=id:x+stat:UNDELIV+err:{}", "1".repeat(65));
+        assert_eq!(
+            kannel(&form(&long), rt(), None).unwrap().status,
+            ev("m", FailedRouting, rt(), None)
+        );
+        // A ts that is no time in epoch seconds makes the DLR undated.
+        for ts in ["x", "-5", "99999999999999999", "1.5"] {
+            let c = kannel(&form(&format!("type=2&id=m&ts={ts}")), rt(), None).unwrap();
+            assert_eq!(c.status, ev("m", FailedRouting, rt(), None), "{ts}");
         }
     }
 }

@@ -5,7 +5,10 @@
 //!
 //! Each parser takes one callback or receipt and the time it was received (this crate
 //! has no clock) and returns a [`Callback`] — a [`StatusEvent`], plus the recipient when
-//! the callback names one — or a [`Rejection`] whose reason names the gateway's field.
+//! the callback names one that can be read — or a [`Rejection`] whose reason names the
+//! gateway's field. Only what no status can be made of is rejected (no message id, no
+//! status): a receipt time that cannot be read makes the receipt undated, a recipient
+//! that cannot be read is left out (docs/rules.md, "Gateways").
 //!
 //! | gateway | input | parser |
 //! | --- | --- | --- |
@@ -17,8 +20,8 @@
 //! Parameters arrive form-encoded (a query string or an
 //! `application/x-www-form-urlencoded` body); [`Params::parse`] decodes them.
 //!
-//! [`Callback::events`] makes the events to ingest, registering the message in a campaign
-//! first when asked to (`?campaign_id=`); [`parse_callback`] reads one line of a
+//! [`Callback::event`] makes the event to ingest, registering the message in a campaign
+//! when asked to (`?campaign_id=`); [`parse_callback`] reads one line of a
 //! [`LineFormat`], and [`ingest_callback_lines`] does the whole job for line-oriented
 //! input (`smsreport ingest --format smpp|kannel|jasmin|twilio`, the SMPP webhook).
 //!
@@ -42,15 +45,17 @@ pub use lines::{parse_callback, LineFormat, Parsed};
 pub use smpp::{parse_short_date, smpp_receipt, smpp_stat};
 pub use twilio::twilio;
 
-use crate::event::{check_id, is_e164, Event, MessageEvent, Rejection, StatusEvent};
+use crate::event::{check_id, is_e164, Event, FromCallback, Registration, Rejection, StatusEvent};
+use crate::status::{Status, StatusKey};
 use crate::time::Millis;
 
 /// One gateway callback, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Callback {
-    /// The status it reports.
+    /// The status it reports (its `callback` part says whether it is undated).
     pub status: StatusEvent,
-    /// The recipient it names (Twilio `To`, Kannel `to`), in E.164 form.
+    /// The recipient it names (Twilio `To`, Kannel `to`) in E.164 form, when it can be
+    /// read (see [`read_recipient`]).
     pub recipient: Option<String>,
 }
 
@@ -62,26 +67,73 @@ impl Callback {
         }
     }
 
-    /// The events to ingest for this callback, in order.
+    /// The event to ingest for this callback.
     ///
-    /// With a `campaign_id` and a recipient, a `message` event (that campaign, the
-    /// recipient, `at` = `received`, 1 part) comes before the status, so that a gateway's
-    /// callbacks alone fill a campaign. For a message already known, that event is a
-    /// duplicate (same campaign and recipient) or rejected (another one) and the status
-    /// applies as usual.
-    pub fn events(&self, campaign_id: Option<&str>, received: Millis) -> Vec<Event> {
-        let mut out = Vec::with_capacity(2);
+    /// With a `campaign_id` and a recipient, the status also registers its message in
+    /// that campaign (1 part, at the status's time) when the message is not known yet,
+    /// so that a gateway's callbacks alone fill a campaign; the campaign must then exist.
+    /// For a message already known, the campaign does not matter.
+    pub fn event(&self, campaign_id: Option<&str>) -> Event {
+        let mut status = self.status.clone();
         if let (Some(campaign_id), Some(recipient)) = (campaign_id, &self.recipient) {
-            out.push(Event::Message(MessageEvent {
-                message_id: self.status.message_id.clone(),
+            status
+                .callback
+                .get_or_insert_with(FromCallback::default)
+                .register = Some(Registration {
                 campaign_id: campaign_id.to_owned(),
                 recipient: recipient.clone(),
-                parts: 1,
-                at: received,
-            }));
+            });
         }
-        out.push(Event::Status(self.status.clone()));
-        out
+        Event::Status(status)
+    }
+}
+
+/// A callback's status event: at `at`, or undated (at `received`) without one.
+fn status_event(
+    message_id: String,
+    status: Status,
+    at: Option<Millis>,
+    error_code: Option<String>,
+    received: Millis,
+) -> StatusEvent {
+    StatusEvent {
+        message_id,
+        key: StatusKey {
+            status,
+            at: at.unwrap_or(received),
+            error_code,
+        },
+        callback: Some(FromCallback {
+            undated: at.is_none(),
+            register: None,
+        }),
+    }
+}
+
+/// A default region for national phone numbers (`serve --default-region LV`,
+/// `?region=LV`, `ingest --default-region LV`): an ISO 3166-1 alpha-2 code that
+/// libphonenumber knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region(phonenumber::country::Id);
+
+impl Region {
+    /// Reads a region code, ignoring ASCII case (`LV`, `lv`).
+    pub fn parse(code: &str) -> Result<Region, String> {
+        let id: Option<phonenumber::country::Id> = code.trim().to_ascii_uppercase().parse().ok();
+        match id {
+            Some(id) if phonenumber::metadata::DATABASE.by_id(id.as_ref()).is_some() => {
+                Ok(Region(id))
+            }
+            _ => Err(format!(
+                "{} is not a region libphonenumber knows (an ISO 3166-1 alpha-2 code such as LV)",
+                quoted(code)
+            )),
+        }
+    }
+
+    /// Its code (`LV`).
+    pub fn code(&self) -> &str {
+        self.0.as_ref()
     }
 }
 
@@ -124,27 +176,40 @@ fn error_code(name: &str, v: Option<&str>, zeros_none: bool) -> Result<Option<St
     Ok(Some(v.to_owned()))
 }
 
-/// A recipient as a gateway gives it, made E.164: `+…` as it is, `00…` becomes `+…`,
-/// and digits alone get a `+`.
-fn recipient(name: &str, v: Option<&str>) -> Result<Option<String>, Rejection> {
-    let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    let e164 = if v.starts_with('+') {
-        v.to_owned()
-    } else if let Some(rest) = v.strip_prefix("00") {
-        format!("+{rest}")
-    } else {
-        format!("+{v}")
-    };
-    if is_e164(&e164) {
-        Ok(Some(e164))
-    } else {
-        Err(field(
-            name,
-            format_args!("{} is not a phone number in E.164 form", quoted(v)),
-        ))
+/// The recipient of a callback (Twilio `To`, Kannel `to`) in E.164 form, or `None` when
+/// it cannot be read (docs/rules.md, "Recipients of callbacks"): a leading `whatsapp:`
+/// (any `channel:`) is removed, a leading space is a `+` (a form decoder's `+`), then it
+/// must be an E.164 number, or, with a default region, a valid national number by
+/// libphonenumber's rules for that region. A short code, an alphanumeric sender or a
+/// national number without a region cannot be read; digits are never guessed into a
+/// country.
+pub fn read_recipient(v: Option<&str>, region: Option<Region>) -> Option<String> {
+    let mut v = v?;
+    if let Some((channel, rest)) = v.split_once(':') {
+        if !channel.is_empty() && channel.bytes().all(|b| b.is_ascii_alphabetic()) {
+            v = rest;
+        }
     }
+    let v = match v.strip_prefix(' ') {
+        Some(rest) if !rest.trim_start().starts_with('+') => format!("+{}", rest.trim()),
+        _ => v.trim().to_owned(),
+    };
+    if v.is_empty() {
+        return None;
+    }
+    if is_e164(&v) {
+        return Some(v);
+    }
+    let region = region?;
+    if v.starts_with('+') {
+        return None;
+    }
+    let n = phonenumber::parse(Some(region.0), &v).ok()?;
+    if !phonenumber::is_valid(&n) {
+        return None;
+    }
+    let e164 = n.format().mode(phonenumber::Mode::E164).to_string();
+    is_e164(&e164).then_some(e164)
 }
 
 /// What the gateways' tests share.
@@ -164,6 +229,7 @@ mod test_support {
         Millis::parse(s).unwrap()
     }
 
+    /// The status event a callback becomes; at [`rt`], the receipt time, it is undated.
     pub(super) fn ev(id: &str, status: Status, at: Millis, code: Option<&str>) -> StatusEvent {
         StatusEvent {
             message_id: id.into(),
@@ -172,6 +238,10 @@ mod test_support {
                 at,
                 error_code: code.map(str::to_owned),
             },
+            callback: Some(crate::event::FromCallback {
+                undated: at == rt(),
+                register: None,
+            }),
         }
     }
 

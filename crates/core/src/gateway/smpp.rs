@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{error_code, field, message_id, quoted};
+use super::{error_code, field, message_id, status_event};
 use crate::event::{Rejection, StatusEvent};
-use crate::status::{Status, StatusKey};
+use crate::status::Status;
 use crate::time::Millis;
 
 /// `YYMMDDhhmm` or `YYMMDDhhmmss` in UTC, years 2000–2099.
@@ -30,18 +30,6 @@ pub fn parse_short_date(s: &str) -> Option<Millis> {
     )
 }
 
-pub(super) fn short_date(name: &str, v: &str) -> Result<Millis, Rejection> {
-    parse_short_date(v).ok_or_else(|| {
-        field(
-            name,
-            format_args!(
-                "{} is not a date (YYMMDDhhmm or YYMMDDhhmmss, UTC)",
-                quoted(v)
-            ),
-        )
-    })
-}
-
 /// The canonical status of an SMPP receipt's `stat` (matched ignoring case): `DELIVRD`
 /// delivered, `ACCEPTD` sent, `ENROUTE` enroute, `EXPIRED` failed_expired, `DELETED` and
 /// `REJECTD` failed_rejected, `UNDELIV` failed_routing, anything else unknown.
@@ -58,9 +46,13 @@ pub fn smpp_stat(stat: &str) -> Status {
 }
 
 /// The fields of an SMPP receipt text, names in lower case (`submit date`, `done date`
-/// keep their space). `text` is the rest of the line. A field other than `text` given
-/// twice is an error; words without a colon are ignored.
-pub(super) fn receipt_fields(text: &str) -> Result<BTreeMap<String, &str>, Rejection> {
+/// keep their space). `text` is the rest of the line. Where `strict`, `id`, `stat`, `err`
+/// or `done date` given twice is an error; otherwise the first one counts. Words without
+/// a colon are ignored.
+pub(super) fn receipt_fields(
+    text: &str,
+    strict: bool,
+) -> Result<BTreeMap<String, &str>, Rejection> {
     let mut out: BTreeMap<String, &str> = BTreeMap::new();
     let b = text.as_bytes();
     let mut i = 0;
@@ -89,7 +81,7 @@ pub(super) fn receipt_fields(text: &str) -> Result<BTreeMap<String, &str>, Rejec
                     k += 1;
                 }
                 let name = format!("{} date", word.to_ascii_lowercase());
-                insert(&mut out, name, &text[j + 5..k])?;
+                insert(&mut out, name, &text[j + 5..k], strict)?;
                 i = k;
                 continue;
             }
@@ -100,7 +92,7 @@ pub(super) fn receipt_fields(text: &str) -> Result<BTreeMap<String, &str>, Rejec
                 out.insert(name, &text[i + colon + 1..]);
                 break;
             }
-            insert(&mut out, name, &word[colon + 1..])?;
+            insert(&mut out, name, &word[colon + 1..], strict)?;
         }
         i = end;
     }
@@ -111,8 +103,12 @@ fn insert<'a>(
     out: &mut BTreeMap<String, &'a str>,
     name: String,
     value: &'a str,
+    strict: bool,
 ) -> Result<(), Rejection> {
-    if matches!(name.as_str(), "id" | "stat" | "err" | "done date") && out.contains_key(&name) {
+    if strict
+        && matches!(name.as_str(), "id" | "stat" | "err" | "done date")
+        && out.contains_key(&name)
+    {
         return Err(field(&name, "given twice"));
     }
     out.entry(name).or_insert(value);
@@ -123,45 +119,43 @@ fn insert<'a>(
 pub(super) struct ReceiptStatus {
     pub(super) status: Status,
     pub(super) error_code: Option<String>,
+    /// `None` without a `done date`, or with one that cannot be read: undated.
     pub(super) done: Option<Millis>,
 }
 
+/// The status of a receipt's fields, given its `stat` (empty: unknown). An `err` over
+/// 64 characters is an error.
 pub(super) fn receipt_status(
     f: &BTreeMap<String, &str>,
-) -> Result<Option<ReceiptStatus>, Rejection> {
-    let Some(stat) = f.get("stat").copied() else {
-        return Ok(None);
-    };
-    if stat.is_empty() {
-        return Err(field("stat", "empty"));
-    }
-    let done = match f.get("done date").copied().filter(|d| !d.is_empty()) {
-        None => None,
-        Some(d) => Some(short_date("done date", d)?),
-    };
-    Ok(Some(ReceiptStatus {
+    stat: &str,
+) -> Result<ReceiptStatus, Rejection> {
+    Ok(ReceiptStatus {
         status: smpp_stat(stat),
         error_code: error_code("err", f.get("err").copied(), true)?,
-        done,
-    }))
+        done: f.get("done date").and_then(|d| parse_short_date(d)),
+    })
 }
 
 /// An SMPP v3.4 delivery receipt's text (the README's "Gateway line formats"): `id` is
-/// the message id, `stat` the status, `err` the error code (only zeros: none), `done date` the time (UTC; without
-/// one, `received`). Field names are matched ignoring case, in any order; `id` and `stat`
-/// are required, unknown fields are ignored, `text` is the rest of the line.
+/// the message id, `stat` the status (empty: unknown), `err` the error code (only zeros:
+/// none), `done date` the time (UTC; without one, or with one that cannot be read, the
+/// receipt is undated). Field names are matched ignoring case, in any order; `id` and
+/// `stat` are required, unknown fields are ignored, `text` is the rest of the line.
 pub fn smpp_receipt(text: &str, received: Millis) -> Result<StatusEvent, Rejection> {
-    let f = receipt_fields(text)?;
+    let f = receipt_fields(text, true)?;
     let message_id = message_id("id", f.get("id").copied())?;
-    let r = receipt_status(&f)?.ok_or_else(|| field("stat", "missing"))?;
-    Ok(StatusEvent {
+    let stat = f
+        .get("stat")
+        .copied()
+        .ok_or_else(|| field("stat", "missing"))?;
+    let r = receipt_status(&f, stat)?;
+    Ok(status_event(
         message_id,
-        key: StatusKey {
-            status: r.status,
-            at: r.done.unwrap_or(received),
-            error_code: r.error_code,
-        },
-    })
+        r.status,
+        r.done,
+        r.error_code,
+        received,
+    ))
 }
 
 #[cfg(test)]
@@ -257,10 +251,18 @@ mod tests {
     }
 
     #[test]
-    fn rejected_when_done_date_is_not_a_date() {
-        rejects(
+    fn a_done_date_that_cannot_be_read_is_receipt_time() {
+        accepts(
             "id:m9 stat:DELIVRD done date:2613450900",
-            "done date: \"2613450900\" is not a date (YYMMDDhhmm or YYMMDDhhmmss, UTC)",
+            ev("m9", Delivered, rt(), None),
+        );
+    }
+
+    #[test]
+    fn an_empty_stat_is_unknown() {
+        accepts(
+            "id:m9 stat: done date:2603010900",
+            ev("m9", Unknown, t("2026-03-01T09:00:00Z"), None),
         );
     }
 
@@ -299,19 +301,25 @@ mod tests {
             .reason
             .starts_with("id: "));
         assert_eq!(
-            smpp_receipt("id:a stat:", rt()).unwrap_err().reason,
-            "stat: empty"
+            smpp_receipt("id:a stat:", rt()).unwrap().key.status,
+            Unknown
         );
         let long = format!("id:a stat:UNDELIV err:{}", "1".repeat(65));
         assert!(smpp_receipt(&long, rt())
             .unwrap_err()
             .reason
             .starts_with("err: must be at most 64"));
+        // A done date that is no real date, or of 16 digits (as one real SMPP server
+        // sends), makes the receipt undated.
+        for bad in ["2602300900", "2603010900000000", "26030109", "x"] {
+            let e = smpp_receipt(&format!("id:a stat:DELIVRD done date:{bad}"), rt()).unwrap();
+            assert_eq!(e, ev("a", Delivered, rt(), None), "{bad}");
+        }
         assert_eq!(
-            smpp_receipt("id:a stat:DELIVRD done date:2602300900", rt())
+            smpp_receipt("id:a stat:DELIVRD stat:UNDELIV", rt())
                 .unwrap_err()
                 .reason,
-            "done date: \"2602300900\" is not a date (YYMMDDhhmm or YYMMDDhhmmss, UTC)"
+            "stat: given twice"
         );
         assert!(smpp_receipt("", rt()).is_err());
         assert!(smpp_receipt("\u{1F600}:x id:é stat:x", rt()).is_err());

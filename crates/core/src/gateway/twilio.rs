@@ -1,25 +1,30 @@
 //! Twilio status callbacks (form fields `MessageSid`, `MessageStatus`, `ErrorCode`, `To`,
 //! `RawDlrDoneDate`).
 
-use super::smpp::short_date;
-use super::{error_code, field, message_id, quoted, recipient, Callback, Params};
-use crate::event::{Rejection, StatusEvent};
-use crate::status::{Status, StatusKey};
+use super::smpp::parse_short_date;
+use super::{
+    error_code, field, message_id, read_recipient, status_event, Callback, Params, Region,
+};
+use crate::event::Rejection;
+use crate::status::Status;
 use crate::time::Millis;
 
-/// A Twilio status callback (form fields `MessageSid`, `MessageStatus`, `ErrorCode`,
-/// `To`, `RawDlrDoneDate`).
+/// A Twilio status callback (form fields `MessageSid`, `MessageStatus` or its older name
+/// `SmsStatus`, `ErrorCode`, `To`, `RawDlrDoneDate`).
 ///
 /// `accepted`, `scheduled`, `queued` → queued; `sending` → enroute; `sent` → sent;
 /// `delivered`, `read` → delivered; `canceled` → failed_rejected; `undelivered` and
 /// `failed` by `ErrorCode`: 30005 failed_routing, 30003 and 30036 failed_expired, 30004,
-/// 30006 and 30007 failed_rejected, any other or none unknown. Any other
-/// `MessageStatus` is rejected. `ErrorCode` is the error code; `RawDlrDoneDate`
-/// (YYMMDDhhmm, UTC) the time, else `received`; `To` the recipient.
-pub fn twilio(p: &Params, received: Millis) -> Result<Callback, Rejection> {
+/// 30006 and 30007 failed_rejected, any other or none unknown. Any other status
+/// (`partially_delivered`, one Twilio adds later) is unknown. `ErrorCode` is the error
+/// code (empty: none); `RawDlrDoneDate` (YYMMDDhhmm, UTC) the time, else (or when it
+/// cannot be read) the callback is undated; `To` the recipient, read with
+/// [`read_recipient`] for `region` (one that cannot be read never rejects the callback).
+pub fn twilio(p: &Params, received: Millis, region: Option<Region>) -> Result<Callback, Rejection> {
     let message_id = message_id("MessageSid", p.value("MessageSid"))?;
     let ms = p
         .value("MessageStatus")
+        .or_else(|| p.value("SmsStatus"))
         .ok_or_else(|| field("MessageStatus", "missing"))?;
     let code = error_code("ErrorCode", p.get("ErrorCode"), false)?;
     let status = match ms.to_ascii_lowercase().as_str() {
@@ -34,27 +39,12 @@ pub fn twilio(p: &Params, received: Millis) -> Result<Callback, Rejection> {
             Some("30004" | "30006" | "30007") => Status::FailedRejected,
             _ => Status::Unknown,
         },
-        _ => {
-            return Err(field(
-                "MessageStatus",
-                format_args!("{} is not a Twilio message status", quoted(ms)),
-            ))
-        }
+        _ => Status::Unknown,
     };
-    let at = match p.value("RawDlrDoneDate") {
-        Some(d) => short_date("RawDlrDoneDate", d)?,
-        None => received,
-    };
+    let at = p.value("RawDlrDoneDate").and_then(parse_short_date);
     Ok(Callback {
-        status: StatusEvent {
-            message_id,
-            key: StatusKey {
-                status,
-                at,
-                error_code: code,
-            },
-        },
-        recipient: recipient("To", p.get("To"))?,
+        status: status_event(message_id, status, at, code, received),
+        recipient: read_recipient(p.get("To"), region),
     })
 }
 
@@ -62,15 +52,24 @@ pub fn twilio(p: &Params, received: Millis) -> Result<Callback, Rejection> {
 mod tests {
     use super::super::test_support::{ev, form, rt, t};
     use super::*;
+    use crate::event::StatusEvent;
 
     use Status::*;
 
     fn accepts(q: &str, want: StatusEvent) {
-        assert_eq!(twilio(&form(q), rt()).map(|c| c.status), Ok(want), "{q}");
+        assert_eq!(
+            twilio(&form(q), rt(), None).map(|c| c.status),
+            Ok(want),
+            "{q}"
+        );
     }
 
     fn rejects(q: &str, reason: &str) {
-        assert_eq!(twilio(&form(q), rt()).unwrap_err().reason, reason, "{q}");
+        assert_eq!(
+            twilio(&form(q), rt(), None).unwrap_err().reason,
+            reason,
+            "{q}"
+        );
     }
 
     // The rows of gateways.md, in order.
@@ -140,6 +139,53 @@ mod tests {
     }
 
     #[test]
+    fn sms_status_is_message_status() {
+        accepts(
+            "MessageSid=SM1&SmsStatus=delivered",
+            ev("SM1", Delivered, rt(), None),
+        );
+    }
+
+    #[test]
+    fn an_empty_error_code_is_none() {
+        accepts(
+            "MessageSid=SM1&MessageStatus=delivered&ErrorCode=",
+            ev("SM1", Delivered, rt(), None),
+        );
+    }
+
+    #[test]
+    fn partially_delivered_is_unknown() {
+        accepts(
+            "MessageSid=SM1&MessageStatus=partially_delivered",
+            ev("SM1", Unknown, rt(), None),
+        );
+    }
+
+    #[test]
+    fn a_whatsapp_to_is_read() {
+        accepts(
+            "MessageSid=SM1&MessageStatus=delivered&To=whatsapp%3A%2B37120000001",
+            ev("SM1", Delivered, rt(), None),
+        );
+        let c = twilio(
+            &form("MessageSid=SM1&MessageStatus=delivered&To=whatsapp%3A%2B37120000001"),
+            rt(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.recipient.as_deref(), Some("+37120000001"));
+    }
+
+    #[test]
+    fn a_raw_dlr_done_date_that_cannot_be_read_is_receipt_time() {
+        accepts(
+            "MessageSid=SM1&MessageStatus=delivered&RawDlrDoneDate=2613451015",
+            ev("SM1", Delivered, rt(), None),
+        );
+    }
+
+    #[test]
     fn rejected_without_message_sid() {
         rejects("MessageStatus=delivered", "MessageSid: missing");
     }
@@ -153,7 +199,12 @@ mod tests {
             ("sent", Sent),
             ("read", Delivered),
         ] {
-            let c = twilio(&form(&format!("MessageSid=S&MessageStatus={s}")), rt()).unwrap();
+            let c = twilio(
+                &form(&format!("MessageSid=S&MessageStatus={s}")),
+                rt(),
+                None,
+            )
+            .unwrap();
             assert_eq!(c.status.key.status, want, "{s}");
         }
         for (code, want) in [
@@ -166,34 +217,83 @@ mod tests {
                     "MessageSid=S&MessageStatus=failed&ErrorCode={code}"
                 )),
                 rt(),
+                None,
             )
             .unwrap();
             assert_eq!(c.status.key.status, want, "{code}");
         }
         assert_eq!(
-            twilio(&form("MessageSid=S&MessageStatus=failed"), rt())
+            twilio(&form("MessageSid=S&MessageStatus=failed"), rt(), None)
                 .unwrap()
                 .status
                 .key
                 .status,
             Unknown
         );
-        let c = twilio(
-            &form("MessageSid=S&MessageStatus=sent&To=%2B14155550100"),
-            rt(),
-        )
-        .unwrap();
-        assert_eq!(c.recipient.as_deref(), Some("+14155550100"));
+        let to = |v: &str| {
+            twilio(
+                &form(&format!("MessageSid=S&MessageStatus=sent&To={v}")),
+                rt(),
+                None,
+            )
+            .unwrap()
+            .recipient
+        };
+        assert_eq!(to("%2B14155550100").as_deref(), Some("+14155550100"));
+        assert_eq!(to("+14155550100").as_deref(), Some("+14155550100"));
+        // A short code, an alphanumeric sender, digits without `+`: not read, never
+        // rejected.
+        for v in ["12345", "SHOP", "14155550100", "whatsapp%3A", "%2B1"] {
+            assert_eq!(to(v), None, "{v}");
+        }
+        for s in ["received", "canceled_by_user", "x"] {
+            assert_eq!(
+                twilio(
+                    &form(&format!("MessageSid=S&MessageStatus={s}")),
+                    rt(),
+                    None
+                )
+                .unwrap()
+                .status
+                .key
+                .status,
+                Unknown,
+                "{s}"
+            );
+        }
+        // MessageStatus wins over SmsStatus; neither is a rejection.
         assert_eq!(
-            twilio(&form("MessageSid=S&MessageStatus=received"), rt())
+            twilio(
+                &form("MessageSid=S&SmsStatus=sent&MessageStatus=delivered"),
+                rt(),
+                None
+            )
+            .unwrap()
+            .status
+            .key
+            .status,
+            Delivered
+        );
+        assert_eq!(
+            twilio(&form("MessageSid=S"), rt(), None)
                 .unwrap_err()
                 .reason,
-            "MessageStatus: \"received\" is not a Twilio message status"
+            "MessageStatus: missing"
         );
-        assert!(twilio(
-            &form("MessageSid=S&MessageStatus=sent&RawDlrDoneDate=26030"),
-            rt()
-        )
-        .is_err());
+        for d in ["26030", "2602301015", "2603011015000000"] {
+            assert_eq!(
+                twilio(
+                    &form(&format!(
+                        "MessageSid=S&MessageStatus=sent&RawDlrDoneDate={d}"
+                    )),
+                    rt(),
+                    None
+                )
+                .unwrap()
+                .status,
+                ev("S", Sent, rt(), None),
+                "{d}"
+            );
+        }
     }
 }
