@@ -5,8 +5,7 @@
 //! the recipient, the message is registered in that campaign first (same ingest call);
 //! a campaign that does not exist is a `404` and nothing is stored.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,7 @@ use smsreport_core::gateway::{self, Callback, LineFormat, Params, Parsed};
 use smsreport_core::ingest::{split_lines, Summary};
 use smsreport_core::{Millis, Outcome, Rejection};
 
-use crate::api::{body, query};
+use crate::api::{query, read_body, Rejections};
 use crate::auth::{ct_eq, twilio_signature_ok};
 use crate::{json_response, now, ApiError, AppState};
 
@@ -101,9 +100,20 @@ pub(crate) async fn twilio(
     uri: Uri,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-    b: Result<Bytes, BytesRejection>,
+    b: Body,
 ) -> Result<Response, ApiError> {
-    let b = body(b, st.cfg.body_limit)?;
+    let signature_missing = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "X-Twilio-Signature is missing or does not match this request",
+        )
+    };
+    // The signature covers the body, but one that is missing is refused before the body
+    // is read (docs/security.md).
+    if st.cfg.twilio_auth_token.is_some() && !headers.contains_key("x-twilio-signature") {
+        return Err(signature_missing());
+    }
+    let b = read_body(b, st.cfg.webhook_body_limit, st.cfg.body_timeout).await?;
     let q = query(&raw)?;
     let fields = form(&b)?;
     if let Some(token) = &st.cfg.twilio_auth_token {
@@ -117,10 +127,7 @@ pub(crate) async fn twilio(
             .get("x-twilio-signature")
             .is_some_and(|s| twilio_signature_ok(token, &url, &fields.0, s.as_bytes()));
         if !ok {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "X-Twilio-Signature is missing or does not match this request",
-            ));
+            return Err(signature_missing());
         }
     }
     let received = now();
@@ -141,13 +148,13 @@ pub(crate) async fn kannel(
     State(st): State<AppState>,
     method: Method,
     RawQuery(raw): RawQuery,
-    b: Result<Bytes, BytesRejection>,
+    b: Body,
 ) -> Result<Response, ApiError> {
-    let b = body(b, st.cfg.body_limit)?;
     let q = query(&raw)?;
     check_key(&st, &q)?;
     let mut params = q.clone();
     if method == Method::POST {
+        let b = read_body(b, st.cfg.webhook_body_limit, st.cfg.body_timeout).await?;
         params.extend(form(&b)?);
     }
     let received = now();
@@ -167,11 +174,11 @@ pub(crate) async fn kannel(
 pub(crate) async fn jasmin(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
-    b: Result<Bytes, BytesRejection>,
+    b: Body,
 ) -> Result<Response, ApiError> {
-    let b = body(b, st.cfg.body_limit)?;
     let q = query(&raw)?;
     check_key(&st, &q)?;
+    let b = read_body(b, st.cfg.webhook_body_limit, st.cfg.body_timeout).await?;
     let fields = form(&b)?;
     let received = now();
     ingest_one(
@@ -199,11 +206,11 @@ pub(crate) async fn jasmin(
 pub(crate) async fn smpp(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
-    b: Result<Bytes, BytesRejection>,
+    b: Body,
 ) -> Result<Response, ApiError> {
-    let b = body(b, st.cfg.body_limit)?;
     let q = query(&raw)?;
     check_key(&st, &q)?;
+    let b = read_body(b, st.cfg.smpp_body_limit, st.cfg.body_timeout).await?;
     if std::str::from_utf8(&b).is_err() {
         return Err(ApiError::bad_request("the body is not UTF-8 text"));
     }
@@ -217,24 +224,27 @@ pub(crate) async fn smpp(
     let outcomes =
         gateway::ingest_callback_lines(&*st.store, LineFormat::Smpp, lines, received).await?;
     let mut s = Summary::default();
-    let mut rejected = Vec::new();
-    for o in &outcomes {
+    // The first rejections with their line numbers, and a count (docs/security.md).
+    let mut rejected = Rejections::default();
+    let mut first_reason = None;
+    for o in outcomes {
         s.add(&o.outcome);
         st.metrics.callback("smpp", &o.outcome);
-        if let Outcome::Rejected(r) = &o.outcome {
-            rejected.push(serde_json::json!({"line": o.line.number, "reason": r.reason}));
+        if let Outcome::Rejected(r) = o.outcome {
+            first_reason.get_or_insert_with(|| r.reason.clone());
+            rejected.push(o.line.number, r.reason);
         }
     }
+    let count = rejected.count;
+    let listed = serde_json::to_value(&rejected.listed).unwrap_or_default();
     if s.ingested + s.duplicates == 0 {
-        let reason = rejected
-            .first()
-            .and_then(|r| r["reason"].as_str())
-            .unwrap_or("rejected")
-            .to_owned();
-        return Err(ApiError::bad_request(reason).with("rejected", rejected.into()));
+        let reason = first_reason.unwrap_or_else(|| "rejected".to_owned());
+        return Err(ApiError::bad_request(reason)
+            .with("rejected", listed)
+            .with("rejected_count", count.into()));
     }
     Ok(json_response(
         StatusCode::OK,
-        &serde_json::json!({"ingested": s.ingested, "duplicates": s.duplicates, "rejected": rejected}),
+        &serde_json::json!({"ingested": s.ingested, "duplicates": s.duplicates, "rejected": listed, "rejected_count": count}),
     ))
 }
