@@ -437,16 +437,22 @@ async fn observe(State(st): State<AppState>, mut req: Request, next: Next) -> Re
     let method = req.method().clone();
     let id = RequestId::new();
     req.extensions_mut().insert(id.clone());
-    // No store keeps a NUL character alike (PostgreSQL refuses it): a URL that holds one
-    // (`%00`, in the path or the query) names nothing and is refused here, for every
-    // route (docs/security.md).
+    // No store keeps a NUL character alike (PostgreSQL refuses it): a path that holds
+    // one (`%00`) names nothing (404), a query that holds one is a 400, for every route
+    // (docs/security.md).
     let nul = |s: &str| {
         s.as_bytes()
             .windows(3)
             .any(|w| w.eq_ignore_ascii_case(b"%00"))
     };
-    let mut resp = if nul(req.uri().path()) || req.uri().query().is_some_and(nul) {
-        ApiError::bad_request("the URL holds a NUL character (%00), which nothing may hold")
+    let mut resp = if nul(req.uri().path()) {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "the path holds a NUL character (%00), so it names nothing",
+        )
+        .into_response()
+    } else if req.uri().query().is_some_and(nul) {
+        ApiError::bad_request("the query holds a NUL character (%00), which no value may hold")
             .into_response()
     } else {
         next.run(req).await

@@ -381,15 +381,17 @@ async fn nul_is_rejected_alike_everywhere(store: Arc<dyn Store>) {
         .await
         .assert_error(400);
     assert_eq!(e, format!("ErrorCode: {nul}"));
-    // In a URL: a 400 naming it, never the store's words.
-    for path in [
-        "/v1/campaigns/n%00/report",
-        "/v1/campaigns/n/recipients?after=%00",
-        "/campaigns/n%00",
-        "/campaigns/n/recipients?after=x%00",
-        "/v1/webhooks/kannel?type=1&id=m1&err=%00",
+    // In a URL: a 404 (a path naming nothing) or a 400 (a query), naming it, never the
+    // store's words.
+    for (path, status) in [
+        ("/v1/campaigns/n%00/report", 404),
+        ("/campaigns/n%00", 404),
+        ("/c/AAAAAAA%00", 404),
+        ("/v1/campaigns/n/recipients?after=%00", 400),
+        ("/campaigns/n/recipients?after=x%00", 400),
+        ("/v1/webhooks/kannel?type=1&id=m1&err=%00", 400),
     ] {
-        let e = s.get(path).await.assert_error(400);
+        let e = s.get(path).await.assert_error(status);
         assert!(e.contains("NUL"), "{path}: {e}");
     }
     // Nothing of it was stored.
