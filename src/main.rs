@@ -198,10 +198,11 @@ pub struct ServeArgs {
         value_name = "KEY"
     )]
     pub webhook_key: Option<String>,
-    /// Allows listening on a non-loopback address without --token.
+    /// Allows listening on a non-loopback address without --token, --webhook-key and
+    /// --twilio-auth-token (docs/security.md).
     #[arg(long, env = "SMSREPORT_INSECURE")]
     pub insecure: bool,
-    /// The largest request body taken, in bytes.
+    /// The largest request body of /v1/events and message registration, in bytes.
     #[arg(long, env = "SMSREPORT_BODY_LIMIT", default_value_t = smsreport_http::DEFAULT_BODY_LIMIT, value_name = "BYTES")]
     pub body_limit: usize,
     /// Reads national recipients of callbacks (Twilio `To`, Kannel `to`) as numbers of
@@ -209,6 +210,51 @@ pub struct ServeArgs {
     /// (docs/rules.md, "Recipients of callbacks").
     #[arg(long, env = "SMSREPORT_DEFAULT_REGION", value_name = "CC", value_parser = parse_region)]
     pub default_region: Option<Region>,
+    /// The largest body of a Twilio, Kannel or Jasmin callback, in bytes.
+    #[arg(long, env = "SMSREPORT_WEBHOOK_BODY_LIMIT", default_value_t = smsreport_http::DEFAULT_WEBHOOK_BODY_LIMIT, value_name = "BYTES")]
+    pub webhook_body_limit: usize,
+    /// The largest body of an SMPP receipt batch, in bytes.
+    #[arg(long, env = "SMSREPORT_SMPP_BODY_LIMIT", default_value_t = smsreport_http::DEFAULT_SMPP_BODY_LIMIT, value_name = "BYTES")]
+    pub smpp_body_limit: usize,
+    /// Seconds a request body may take to arrive in whole (then 408).
+    #[arg(long, env = "SMSREPORT_BODY_TIMEOUT", default_value_t = smsreport_http::DEFAULT_BODY_TIMEOUT.as_secs(), value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Seconds a connection may take to send a whole request head, from its opening or
+    /// its previous answer (slow, silent and idle keep-alive connections are closed).
+    #[arg(long, env = "SMSREPORT_HEADER_TIMEOUT", default_value_t = smsreport_http::DEFAULT_HEADER_TIMEOUT.as_secs(), value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// The largest request head (request line and headers), in bytes (8192 or more);
+    /// a bigger one is 431.
+    #[arg(long, env = "SMSREPORT_MAX_HEADER_BYTES", default_value_t = smsreport_http::DEFAULT_MAX_HEADER_BYTES, value_name = "BYTES", value_parser = parse_header_bytes)]
+    pub max_header_bytes: usize,
+    /// The most connections served at once; one more is answered 503 and closed.
+    #[arg(long, env = "SMSREPORT_MAX_CONNECTIONS", default_value_t = smsreport_http::DEFAULT_MAX_CONNECTIONS, value_name = "N", value_parser = parse_positive)]
+    pub max_connections: usize,
+    /// Seconds the requests in flight get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "SMSREPORT_SHUTDOWN_TIMEOUT", default_value_t = smsreport_http::DEFAULT_SHUTDOWN_TIMEOUT.as_secs(), value_name = "SECONDS")]
+    pub shutdown_timeout: u64,
+    /// Failed authentications one client address may make per minute before it is
+    /// answered 429 (0: no limit).
+    #[arg(long, env = "SMSREPORT_AUTH_FAILURES_PER_MINUTE", default_value_t = smsreport_http::DEFAULT_AUTH_FAILURES_PER_MINUTE, value_name = "N")]
+    pub auth_failures_per_minute: u32,
+    /// Unknown /c/ codes one client address may ask for per minute before it is
+    /// answered 429 (0: no limit).
+    #[arg(long, env = "SMSREPORT_UNKNOWN_CODES_PER_MINUTE", default_value_t = smsreport_http::DEFAULT_UNKNOWN_CODES_PER_MINUTE, value_name = "N")]
+    pub unknown_codes_per_minute: u32,
+}
+
+fn parse_header_bytes(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 8192 => Ok(n),
+        _ => Err(format!("{s:?} is not a number of bytes of 8192 or more")),
+    }
+}
+
+fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a whole number of 1 or more")),
+    }
 }
 
 /// What `ingest` reads.

@@ -4,14 +4,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use smsreport_core::Store;
-use smsreport_http::Config;
+use std::time::Duration;
+
+use smsreport_http::{Config, ConnLimits};
 
 use crate::failure::Failure;
 use crate::ServeArgs;
 
-/// Listens, serves until SIGTERM or SIGINT, then finishes the requests in flight.
+/// Listens, serves until SIGTERM or SIGINT, then finishes the requests in flight (for at
+/// most `--shutdown-timeout`).
 ///
-/// Refuses (exit 2) a non-loopback address without `--token` unless `--insecure`.
+/// Refuses (exit 2) a non-loopback address without `--token`, `--webhook-key` and
+/// `--twilio-auth-token` unless `--insecure`; warns about a short token or key
+/// (docs/security.md).
 pub async fn run(args: ServeArgs, store: Arc<dyn Store>) -> Result<u8, Failure> {
     let empty = |o: &Option<String>, name: &str| -> Result<(), Failure> {
         match o {
@@ -37,12 +42,52 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>) -> Result<u8, Failure> 
             args.listen
         )));
     }
-    if !addrs.iter().all(|a| a.ip().is_loopback()) && args.token.is_none() && !args.insecure {
+    let open = !addrs.iter().all(|a| a.ip().is_loopback());
+    if open && args.token.is_none() && !args.insecure {
         return Err(Failure::Usage(format!(
             "refusing to listen on {} without --token: it is reachable from other machines; \
-             set --token (or SMSREPORT_TOKEN), or pass --insecure to serve without one",
+             set --token (or SMSREPORT_TOKEN), or pass --insecure to serve without one \
+             (docs/security.md)",
             args.listen
         )));
+    }
+    if open && !args.insecure {
+        let missing: Vec<&str> = [
+            (
+                args.webhook_key.is_none(),
+                "--webhook-key (Kannel, Jasmin, SMPP)",
+            ),
+            (
+                args.twilio_auth_token.is_none(),
+                "--twilio-auth-token (Twilio; a long random value closes that webhook if \
+                 Twilio is not used)",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(m, name)| m.then_some(name))
+        .collect();
+        if !missing.is_empty() {
+            return Err(Failure::Usage(format!(
+                "refusing to listen on {} without webhook secrets: anyone could add messages \
+                 or change their statuses; set {}, or pass --insecure to serve without them \
+                 (docs/security.md)",
+                args.listen,
+                missing.join(" and ")
+            )));
+        }
+    }
+    for (secret, name) in [
+        (&args.token, "--token"),
+        (&args.webhook_key, "--webhook-key"),
+    ] {
+        if let Some(v) = secret {
+            if v.chars().count() < 16 {
+                eprintln!(
+                    "smsreport: warning: {name} is shorter than 16 characters and can be \
+                     guessed; use a long random value (docs/security.md)"
+                );
+            }
+        }
     }
     if let Some(u) = &args.public_url {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
@@ -70,10 +115,21 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>) -> Result<u8, Failure> 
         webhook_key: args.webhook_key,
         body_limit: args.body_limit,
         default_region: args.default_region,
+        webhook_body_limit: args.webhook_body_limit,
+        smpp_body_limit: args.smpp_body_limit,
+        body_timeout: Duration::from_secs(args.body_timeout),
+        auth_failures_per_minute: args.auth_failures_per_minute,
+        unknown_codes_per_minute: args.unknown_codes_per_minute,
+    };
+    let limits = ConnLimits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        max_header_bytes: args.max_header_bytes,
+        max_connections: args.max_connections,
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
     };
     eprintln!("smsreport: listening on http://{local} (public URL {public_url})");
     let app = smsreport_http::router(store, cfg);
-    smsreport_http::serve(listener, app, smsreport_http::shutdown_signal())
+    smsreport_http::serve_with(listener, app, &limits, smsreport_http::shutdown_signal())
         .await
         .map_err(|e| Failure::io("serving HTTP", e))?;
     eprintln!("smsreport: stopped; every answered request is stored");

@@ -81,7 +81,13 @@ fn serve_answers_then_stops_on_sigterm_with_everything_stored() {
     let store = format!("sled:{}", dir.path().join("db").display());
     let mut child = cmd(
         &store,
-        &["serve", "--listen", "127.0.0.1:0", "--token", "t0k"],
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            "t0k-0123456789abcdef",
+        ],
     )
     .stdin(Stdio::null())
     .stdout(Stdio::null())
@@ -102,7 +108,7 @@ fn serve_answers_then_stops_on_sigterm_with_everything_stored() {
         "{line}"
     );
 
-    let auth = "Authorization: Bearer t0k\r\n";
+    let auth = "Authorization: Bearer t0k-0123456789abcdef\r\n";
     let basic = std::fs::read_to_string(fixture("basic.ndjson")).unwrap();
     let (status, body) = http(&addr, "POST", "/v1/events", auth, &basic);
     assert_eq!(status, 200, "{body}");
@@ -172,6 +178,72 @@ fn serve_refuses_an_open_address_without_a_token() {
         "",
     );
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// An open address with a token but no webhook secrets is refused too: the webhooks
+/// would let anyone add messages or flip statuses (docs/security.md).
+#[test]
+fn serve_refuses_an_open_address_without_webhook_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sled:{}", dir.path().join("db").display());
+    let token = "a-long-enough-token-0123456789";
+    let out = run(
+        &store,
+        &["serve", "--listen", "192.0.2.1:7878", "--token", token],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("without webhook secrets"), "{err}");
+    assert!(err.contains("--webhook-key"), "{err}");
+    assert!(err.contains("--twilio-auth-token"), "{err}");
+    assert!(err.contains("--insecure"), "{err}");
+    // One secret of two is not enough; the message names the one missing.
+    let out = run(
+        &store,
+        &[
+            "serve",
+            "--listen",
+            "192.0.2.1:7878",
+            "--token",
+            token,
+            "--webhook-key",
+            "a-long-enough-webhook-key-0123",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("--twilio-auth-token"), "{err}");
+    assert!(!err.contains("--webhook-key ("), "{err}");
+    // All three: it gets as far as binding (192.0.2.1 is no address of this machine),
+    // and warns about the short token first.
+    let out = run(
+        &store,
+        &[
+            "serve",
+            "--listen",
+            "192.0.2.1:7878",
+            "--token",
+            "short",
+            "--webhook-key",
+            "a-long-enough-webhook-key-0123",
+            "--twilio-auth-token",
+            "twilio-token-0123456789",
+        ],
+        "",
+    );
+    let err = text(&out.stderr);
+    assert!(!err.contains("refusing"), "{err}");
+    assert!(err.contains("cannot listen on 192.0.2.1:7878"), "{err}");
+    assert!(
+        err.contains("--token is shorter than 16 characters"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("short\""),
+        "the warning shows no secret: {err}"
+    );
 }
 
 #[test]

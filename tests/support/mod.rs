@@ -161,8 +161,14 @@ impl Server {
             .spawn()
             .expect("start serve");
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        // Warnings (a short secret) may come before the address.
         let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
+        while stderr.read_line(&mut line).unwrap_or(0) > 0
+            && !line.contains("listening on")
+            && line.starts_with("smsreport: warning:")
+        {
+            line.clear();
+        }
         let Some(addr) = line
             .split("listening on http://")
             .nth(1)

@@ -9,12 +9,39 @@ use crate::status::Row;
 
 /// A field for CSV: quoted (with quotes doubled) when it holds a comma, a quote or a line
 /// break, as RFC 4180 says; as it is otherwise.
+///
+/// A field a spreadsheet would read as a formula — one that starts with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return — gets a `'` in front (OWASP, "CSV Injection";
+/// docs/security.md), unless it is a plain number such as `+37120000001` or `-5`, which
+/// no spreadsheet runs.
 pub fn csv_field(s: &str) -> Cow<'_, str> {
+    let s: Cow<'_, str> = if is_formula(s) {
+        Cow::Owned(format!("'{s}"))
+    } else {
+        Cow::Borrowed(s)
+    };
     if s.contains([',', '"', '\n', '\r']) {
         Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
     } else {
-        Cow::Borrowed(s)
+        s
     }
+}
+
+/// Whether a spreadsheet could take `s` for a formula.
+fn is_formula(s: &str) -> bool {
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    if !matches!(first, '=' | '+' | '-' | '@' | '\t' | '\r') {
+        return false;
+    }
+    // A sign and digits (with at most one decimal point) is a number.
+    let rest = &s[1..];
+    let plain_number = matches!(first, '+' | '-')
+        && rest.starts_with(|c: char| c.is_ascii_digit())
+        && rest.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && rest.bytes().filter(|b| *b == b'.').count() <= 1;
+    !plain_number
 }
 
 /// Writes one CSV record, ended with CRLF as RFC 4180 says.
@@ -235,5 +262,29 @@ mod tests {
         let mut out = Vec::new();
         csv_row(&mut out, &["x", "y,z", ""]).unwrap();
         assert_eq!(out, b"x,\"y,z\",\r\n");
+    }
+
+    #[test]
+    fn formulas_are_neutralised() {
+        for (cell, want) in [
+            (
+                "=HYPERLINK(\"http://evil\")",
+                "\"'=HYPERLINK(\"\"http://evil\"\")\"",
+            ),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "\"'\r=1\""),
+            ("=a,b", "\"'=a,b\""),
+            ("-", "'-"),
+            ("+", "'+"),
+        ] {
+            assert_eq!(csv_field(cell), want, "{cell:?}");
+        }
+        // Numbers are no formulas: an E.164 recipient, a negative count, a share.
+        for cell in ["+37120000001", "-5", "40.0", "-0.5", "a=b", ""] {
+            assert_eq!(csv_field(cell), cell);
+        }
     }
 }

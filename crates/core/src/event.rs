@@ -338,6 +338,9 @@ impl<'a> Fields<'a> {
         match self.opt_str(field)? {
             None => Ok(None),
             Some(s) => {
+                if s.contains('\0') {
+                    return Err(Rejection::field(&self.name(field), NUL));
+                }
                 let n = s.chars().count();
                 if n < min || n > max {
                     let want = if min == 0 {
@@ -374,6 +377,10 @@ impl<'a> Fields<'a> {
         }
     }
 }
+
+/// Why a text holding U+0000 is refused: no store could keep it alike (PostgreSQL refuses
+/// it in text), so it is refused before any store sees it (docs/events.md, "Field rules").
+pub const NUL: &str = "holds a NUL character (U+0000), which no text may hold";
 
 /// Checks the identifier rule: 1 to 128 characters from `A-Z a-z 0-9 . _ : -`.
 pub fn check_id(s: &str) -> Result<(), String> {

@@ -1,11 +1,13 @@
 //! `/v1/events`, the campaign list, reports, the recipients drill-down, and message
 //! registration.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 use serde::Serialize;
 use smsreport_core::event::{check_id, Event, MessageEvent, RejectionKind};
 use smsreport_core::gateway::Params;
@@ -16,24 +18,43 @@ use smsreport_core::tz::Zone;
 use smsreport_core::{Millis, Outcome, Row};
 
 use crate::links;
-use crate::{json_response, now, ApiError, AppState};
+use crate::{json_response, now, ApiError, AppState, MAX_REJECTIONS_LISTED};
 
 /// Lines per store call: a big body is ingested in several durable steps.
 const BATCH_LINES: usize = 2_000;
 
-/// The body of a request, or the answer for one that cannot be read: `413` over the
-/// limit, `400` otherwise.
-pub(crate) fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
-    body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is over the limit of {limit} bytes"),
-            )
-        } else {
-            ApiError::bad_request(format!("could not read the body: {}", r.body_text()))
-        }
-    })
+/// Reads a request's body: `413` over `limit` bytes (as soon as the limit is passed, or
+/// at once when `Content-Length` says so), `408` when it has not arrived in whole within
+/// `timeout` (docs/security.md), `400` when it cannot be read.
+pub(crate) async fn read_body(
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over the limit of {limit} bytes"),
+        )
+    };
+    let limited = http_body_util::Limited::new(body, limit);
+    if http_body::Body::size_hint(&limited)
+        .exact()
+        .is_some_and(|n| n > limit as u64)
+    {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(ApiError::bad_request(format!(
+            "could not read the body: {e}"
+        ))),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the body did not arrive within {} s", timeout.as_secs_f64()),
+        )),
+    }
 }
 
 /// The query string's parameters.
@@ -43,37 +64,64 @@ pub(crate) fn query(q: &Option<String>) -> Result<Params, ApiError> {
 }
 
 #[derive(Serialize)]
-struct RejectedLine {
+pub(crate) struct RejectedLine {
     line: u64,
     reason: String,
+}
+
+/// The rejected lines of an answer: the first [`MAX_REJECTIONS_LISTED`] with their line
+/// numbers, and how many there were in all (docs/security.md).
+#[derive(Debug, Default)]
+pub(crate) struct Rejections {
+    pub listed: Vec<RejectedLine>,
+    pub count: u64,
+}
+
+impl Rejections {
+    pub fn push(&mut self, line: u64, reason: String) {
+        self.count += 1;
+        if self.listed.len() < MAX_REJECTIONS_LISTED {
+            self.listed.push(RejectedLine { line, reason });
+        }
+    }
+}
+
+impl std::fmt::Debug for RejectedLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
 }
 
 #[derive(Serialize)]
 struct IngestAnswer {
     ingested: u64,
     duplicates: u64,
+    /// At most [`MAX_REJECTIONS_LISTED`].
     rejected: Vec<RejectedLine>,
+    /// Every rejected line.
+    rejected_count: u64,
 }
 
 /// `POST /v1/events`: NDJSON in; counts and rejected lines out, once durable.
-pub(crate) async fn events(
-    State(st): State<AppState>,
-    b: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let b = body(b, st.cfg.body_limit)?;
+pub(crate) async fn events(State(st): State<AppState>, b: Body) -> Result<Response, ApiError> {
+    let b = read_body(b, st.cfg.body_limit, st.cfg.body_timeout).await?;
     if let Err(e) = std::str::from_utf8(&b) {
         return Err(ApiError::bad_request(format!(
             "the body is not UTF-8 text (invalid byte at offset {})",
             e.valid_up_to()
         )));
     }
-    let mut lines = split_lines(&b);
+    let lines = split_lines(&b);
     drop(b);
     let mut summary = Summary::default();
-    let mut rejected = Vec::new();
-    while !lines.is_empty() {
-        let rest = lines.split_off(lines.len().min(BATCH_LINES));
-        let batch = std::mem::replace(&mut lines, rest);
+    let mut rejected = Rejections::default();
+    // Batches taken off one iterator: each line is moved once, whatever the body's size.
+    let mut lines = lines.into_iter();
+    loop {
+        let batch: Vec<_> = lines.by_ref().take(BATCH_LINES).collect();
+        if batch.is_empty() {
+            break;
+        }
         let outcomes = ingest_events(&*st.store, batch).await;
         let outcomes = match outcomes {
             Ok(o) => o,
@@ -88,10 +136,7 @@ pub(crate) async fn events(
         for o in outcomes {
             summary.add(&o.outcome);
             if let Outcome::Rejected(r) = o.outcome {
-                rejected.push(RejectedLine {
-                    line: o.line.number,
-                    reason: r.reason,
-                });
+                rejected.push(o.line.number, r.reason);
             }
         }
     }
@@ -101,7 +146,8 @@ pub(crate) async fn events(
         &IngestAnswer {
             ingested: summary.ingested,
             duplicates: summary.duplicates,
-            rejected,
+            rejected_count: rejected.count,
+            rejected: rejected.listed,
         },
     ))
 }
@@ -289,9 +335,9 @@ struct MessageRejected {
 pub(crate) async fn messages(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    b: Result<Bytes, BytesRejection>,
+    b: Body,
 ) -> Result<Response, ApiError> {
-    let b = body(b, st.cfg.body_limit)?;
+    let b = read_body(b, st.cfg.body_limit, st.cfg.body_timeout).await?;
     let input: MessagesIn =
         serde_json::from_slice(&b).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
     if input.messages.len() > MAX_MESSAGES {

@@ -41,13 +41,33 @@ pub mod dashboard;
 pub mod insights;
 mod links;
 pub mod metrics;
+mod ratelimit;
+mod server;
 mod webhooks;
 
 pub use auth::{require_basic_auth, twilio_signature};
 pub use links::{new_code, render_text};
+pub use server::{
+    serve_with, ConnLimits, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_BYTES, DEFAULT_SHUTDOWN_TIMEOUT,
+};
 
 /// The default body limit: 16 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 << 20;
+/// The default body limit of the Twilio, Kannel and Jasmin callbacks: 64 KiB (a Twilio
+/// callback is under 2 KiB).
+pub const DEFAULT_WEBHOOK_BODY_LIMIT: usize = 64 << 10;
+/// The default body limit of an SMPP receipt batch: 1 MiB.
+pub const DEFAULT_SMPP_BODY_LIMIT: usize = 1 << 20;
+/// The default time a request body has to arrive in whole: 60 s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The default failed authentications one client address may make per minute: 30.
+pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 30;
+/// The default unknown `/c/` codes one client address may ask for per minute: 60.
+pub const DEFAULT_UNKNOWN_CODES_PER_MINUTE: u32 = 60;
+/// The most rejected lines an answer lists (with their line numbers); the rest are only
+/// counted (`rejected_count`).
+pub const MAX_REJECTIONS_LISTED: usize = 100;
 
 /// How the service is set up (the options of `serve`, README.md "HTTP service").
 #[derive(Clone)]
@@ -61,11 +81,24 @@ pub struct Config {
     pub twilio_auth_token: Option<String>,
     /// With it, the Kannel, Jasmin and SMPP webhooks need `?key=KEY`.
     pub webhook_key: Option<String>,
-    /// The largest request body taken, in bytes.
+    /// The largest request body taken, in bytes (`/v1/events`, message registration).
     pub body_limit: usize,
     /// The region national recipients of callbacks are read in (`--default-region`);
     /// a webhook's `?region=` overrides it.
     pub default_region: Option<smsreport_core::gateway::Region>,
+    /// The largest body of a Twilio, Kannel or Jasmin callback, in bytes.
+    pub webhook_body_limit: usize,
+    /// The largest body of an SMPP receipt batch, in bytes.
+    pub smpp_body_limit: usize,
+    /// How long a request body may take to arrive in whole (`408` after).
+    pub body_timeout: Duration,
+    /// Failed authentications (API token, dashboard password, webhook key, Twilio
+    /// signature) one client address may make per minute before its requests to guarded
+    /// routes are answered `429`; 0: no limit.
+    pub auth_failures_per_minute: u32,
+    /// Unknown `/c/` codes one client address may ask for per minute before its `/c/`
+    /// requests are answered `429`; 0: no limit.
+    pub unknown_codes_per_minute: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -81,12 +114,17 @@ impl std::fmt::Debug for Config {
             .field("webhook_key", &self.webhook_key.as_ref().map(|_| "…"))
             .field("body_limit", &self.body_limit)
             .field("default_region", &self.default_region)
+            .field("webhook_body_limit", &self.webhook_body_limit)
+            .field("smpp_body_limit", &self.smpp_body_limit)
+            .field("body_timeout", &self.body_timeout)
+            .field("auth_failures_per_minute", &self.auth_failures_per_minute)
+            .field("unknown_codes_per_minute", &self.unknown_codes_per_minute)
             .finish()
     }
 }
 
 impl Config {
-    /// No secrets, the default body limit.
+    /// No secrets, the default limits (docs/security.md).
     pub fn new(public_url: &str) -> Config {
         Config {
             token: None,
@@ -95,6 +133,11 @@ impl Config {
             webhook_key: None,
             body_limit: DEFAULT_BODY_LIMIT,
             default_region: None,
+            webhook_body_limit: DEFAULT_WEBHOOK_BODY_LIMIT,
+            smpp_body_limit: DEFAULT_SMPP_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
+            unknown_codes_per_minute: DEFAULT_UNKNOWN_CODES_PER_MINUTE,
         }
     }
 }
@@ -105,6 +148,10 @@ pub(crate) struct AppState {
     pub store: Arc<dyn Store>,
     pub cfg: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Failed authentications by client address.
+    pub auth_failures: Arc<ratelimit::PerIp>,
+    /// Unknown `/c/` codes by client address.
+    pub unknown_codes: Arc<ratelimit::PerIp>,
 }
 
 /// The service's routes over `store`.
@@ -113,6 +160,8 @@ pub fn router(store: Arc<dyn Store>, mut cfg: Config) -> Router {
     let body_limit = cfg.body_limit;
     let state = AppState {
         store,
+        auth_failures: Arc::new(ratelimit::PerIp::new(cfg.auth_failures_per_minute)),
+        unknown_codes: Arc::new(ratelimit::PerIp::new(cfg.unknown_codes_per_minute)),
         cfg: Arc::new(cfg),
         metrics: Arc::new(metrics::Metrics::default()),
     };
@@ -130,6 +179,10 @@ pub fn router(store: Arc<dyn Store>, mut cfg: Config) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_bearer,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit_auth_failures,
         ));
     let webhooks = Router::new()
         .route("/v1/webhooks/twilio", post(webhooks::twilio))
@@ -138,13 +191,20 @@ pub fn router(store: Arc<dyn Store>, mut cfg: Config) -> Router {
             get(webhooks::kannel).post(webhooks::kannel),
         )
         .route("/v1/webhooks/jasmin", post(webhooks::jasmin))
-        .route("/v1/webhooks/smpp", post(webhooks::smpp));
+        .route("/v1/webhooks/smpp", post(webhooks::smpp))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit_auth_failures,
+        ));
     let open = Router::new()
         .route("/c/{code}", get(links::click).head(links::click_head))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::handler));
-    let dashboard = dashboard::routes(&state);
+    let dashboard = dashboard::routes(&state).route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        ratelimit::limit_auth_failures,
+    ));
     Router::new()
         .merge(api)
         .merge(webhooks)
@@ -156,16 +216,15 @@ pub fn router(store: Arc<dyn Store>, mut cfg: Config) -> Router {
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then stops accepting and
-/// returns once the requests in flight are answered.
+/// Serves `app` on `listener` with the default [`ConnLimits`] until `shutdown`
+/// completes, then stops accepting and returns once the requests in flight are answered
+/// (or the shutdown deadline passes): [`serve_with`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, app, &ConnLimits::default(), shutdown).await
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
@@ -350,23 +409,29 @@ async fn healthz() -> Response {
 async fn readyz(State(st): State<AppState>) -> Response {
     match tokio::time::timeout(Duration::from_secs(5), st.store.resolve_link("readyz")).await {
         Ok(Ok(_)) => json_response(StatusCode::OK, &serde_json::json!({"status": "ready"})),
-        Ok(Err(e)) => {
-            let mut resp = ApiError::from(e).into_response();
-            *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            resp
-        }
-        Err(_) => {
-            let mut e = ApiError::from(StoreError::backend(
-                "checking readiness",
-                std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the store did not answer within 5 seconds",
-                ),
-            ));
-            e.status = StatusCode::SERVICE_UNAVAILABLE;
-            e.into_response()
-        }
+        Ok(Err(e)) => store_unavailable(e),
+        Err(_) => store_unavailable(StoreError::backend(
+            "checking readiness",
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the store did not answer within 5 seconds",
+            ),
+        )),
     }
+}
+
+/// The answer of a route without authentication (`/readyz`, `/c/`) to a store failure:
+/// a generic `503` whatever the error (docs/security.md); the whole error goes to the log
+/// under the request's id.
+pub(crate) fn store_unavailable(e: StoreError) -> Response {
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: "the store is unavailable".to_owned(),
+        extra: None,
+        store_failure: true,
+        detail: Some(smsreport_core::causes::with_causes(&e)),
+    }
+    .into_response()
 }
 
 /// Counts every request; gives it an id (the `x-request-id` header of the answer, and
@@ -382,7 +447,26 @@ async fn observe(State(st): State<AppState>, mut req: Request, next: Next) -> Re
     let method = req.method().clone();
     let id = RequestId::new();
     req.extensions_mut().insert(id.clone());
-    let mut resp = next.run(req).await;
+    // No store keeps a NUL character alike (PostgreSQL refuses it): a path that holds
+    // one (`%00`) names nothing (404), a query that holds one is a 400, for every route
+    // (docs/security.md).
+    let nul = |s: &str| {
+        s.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    };
+    let mut resp = if nul(req.uri().path()) {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "the path holds a NUL character (%00), so it names nothing",
+        )
+        .into_response()
+    } else if req.uri().query().is_some_and(nul) {
+        ApiError::bad_request("the query holds a NUL character (%00), which no value may hold")
+            .into_response()
+    } else {
+        next.run(req).await
+    };
     let status = resp.status();
     let detail = resp.extensions().get::<ErrorDetail>().map(|d| d.0.clone());
     if status.is_server_error() {

@@ -1,6 +1,7 @@
 //! Tracked links: codes, rewriting a message's text, and the `/c/{code}` redirect.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -9,6 +10,7 @@ use smsreport_core::engine::CampaignDef;
 use smsreport_core::event::{ClickEvent, Event};
 use smsreport_core::{Store, StoreError, TrackedLink};
 
+use crate::ratelimit::{self, ClientIp};
 use crate::{now, ApiError, AppState};
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -151,20 +153,34 @@ pub(crate) async fn track(
         .collect())
 }
 
-/// The link a code stands for and its URL; `404` for an unknown code.
-async fn target(st: &AppState, code: &str) -> Result<(TrackedLink, String), ApiError> {
-    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "no such link");
+/// The link a code stands for and its URL; `404` for an unknown code, `429` for a
+/// client address that asked for too many unknown codes (docs/security.md, "Rate
+/// limits"), a bare `503` when the store fails (the details are logged).
+async fn target(
+    st: &AppState,
+    ip: Option<IpAddr>,
+    code: &str,
+) -> Result<(TrackedLink, String), Response> {
+    if let Some(secs) = st.unknown_codes.blocked(ip) {
+        return Err(ratelimit::too_many("unknown links", secs));
+    }
+    let unknown = || {
+        st.unknown_codes.failed(ip);
+        ApiError::new(StatusCode::NOT_FOUND, "no such link").into_response()
+    };
     if !plausible(code) {
         return Err(unknown());
     }
-    let link = st.store.resolve_link(code).await?.ok_or_else(unknown)?;
-    let url = st
-        .store
-        .totals(&link.campaign_id)
-        .await?
-        .and_then(|t| t.def.links.get(&link.link_id).cloned())
-        .ok_or_else(unknown)?;
-    Ok((link, url))
+    let link = match st.store.resolve_link(code).await {
+        Ok(Some(l)) => l,
+        Ok(None) => return Err(unknown()),
+        Err(e) => return Err(crate::store_unavailable(e)),
+    };
+    let url = match st.store.totals(&link.campaign_id).await {
+        Ok(t) => t.and_then(|t| t.def.links.get(&link.link_id).cloned()),
+        Err(e) => return Err(crate::store_unavailable(e)),
+    };
+    url.map(|u| (link, u)).ok_or_else(unknown)
 }
 
 fn redirect(url: &str) -> Response {
@@ -192,15 +208,16 @@ fn redirect(url: &str) -> Response {
 /// sent on (the failure is counted in the metrics and logged).
 pub(crate) async fn click(
     State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
     code: Result<Path<String>, axum::extract::rejection::PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     let Ok(Path(code)) = code else {
         return ApiError::new(StatusCode::NOT_FOUND, "no such link").into_response();
     };
-    let (link, url) = match target(&st, &code).await {
+    let (link, url) = match target(&st, ip, &code).await {
         Ok(t) => t,
-        Err(e) => return e.into_response(),
+        Err(resp) => return resp,
     };
     let user_agent = headers.get(header::USER_AGENT).map(|v| {
         String::from_utf8_lossy(v.as_bytes())
@@ -233,14 +250,15 @@ pub(crate) async fn click(
 /// `HEAD /c/{code}`: the same answer, nothing recorded.
 pub(crate) async fn click_head(
     State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
     code: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Response {
     let Ok(Path(code)) = code else {
         return ApiError::new(StatusCode::NOT_FOUND, "no such link").into_response();
     };
-    match target(&st, &code).await {
+    match target(&st, ip, &code).await {
         Ok((_, url)) => redirect(&url),
-        Err(e) => e.into_response(),
+        Err(resp) => resp,
     }
 }
 

@@ -32,8 +32,17 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts one answered request.
+    /// Counts one answered request. Every label is bounded (docs/security.md): a method
+    /// that is not a standard one is `other`, and `route` is a route's template or
+    /// `unmatched`, never a client's path.
     pub(crate) fn request(&self, route: &str, method: &str, status: u16, store_failure: bool) {
+        const METHODS: [&str; 9] = [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+        ];
+        let method = METHODS
+            .into_iter()
+            .find(|m| *m == method)
+            .unwrap_or("other");
         if let Ok(mut m) = self.requests.lock() {
             *m.entry((route.to_owned(), method.to_owned(), status))
                 .or_default() += 1;
@@ -135,6 +144,13 @@ impl Metrics {
             out,
             "smsreport_clicks_total {}",
             self.clicks.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP smsreport_http_connections Connections open now.\n");
+        out.push_str("# TYPE smsreport_http_connections gauge\n");
+        let _ = writeln!(
+            out,
+            "smsreport_http_connections {}",
+            crate::server::OPEN_CONNECTIONS.load(Ordering::Relaxed)
         );
         out.push_str("# HELP smsreport_store_errors_total Store operations that failed.\n");
         out.push_str("# TYPE smsreport_store_errors_total counter\n");

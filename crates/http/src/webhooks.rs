@@ -8,8 +8,7 @@
 //! `--default-region`), a message not known yet is registered in that campaign (same
 //! ingest call); a campaign that does not exist then is a `404` and nothing is stored.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +17,7 @@ use smsreport_core::gateway::{self, Callback, LineFormat, Params, Parsed, Region
 use smsreport_core::ingest::{split_lines, Summary};
 use smsreport_core::{Outcome, Rejection};
 
-use crate::api::{body, query};
+use crate::api::{query, read_body, Rejections};
 use crate::auth::{ct_eq, twilio_request_ok};
 use crate::{json_response, now, ApiError, AppState};
 
@@ -136,9 +135,20 @@ pub(crate) async fn twilio(
     uri: Uri,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-    b: Result<Bytes, BytesRejection>,
+    b: Body,
 ) -> Result<Response, ApiError> {
-    let b = body(b, st.cfg.body_limit)?;
+    let signature_missing = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "X-Twilio-Signature is missing or does not match this request",
+        )
+    };
+    // The signature covers the body, but one that is missing is refused before the body
+    // is read (docs/security.md).
+    if st.cfg.twilio_auth_token.is_some() && !headers.contains_key("x-twilio-signature") {
+        return Err(signature_missing());
+    }
+    let b = read_body(b, st.cfg.webhook_body_limit, st.cfg.body_timeout).await?;
     let q = query(&raw)?;
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -158,10 +168,7 @@ pub(crate) async fn twilio(
             .get("x-twilio-signature")
             .is_some_and(|s| twilio_request_ok(token, &url, &params.0, body, s.as_bytes()));
         if !ok {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "X-Twilio-Signature is missing or does not match this request",
-            ));
+            return Err(signature_missing());
         }
     }
     let fields = if json { json_form(&b)? } else { form(&b)? };
@@ -182,13 +189,13 @@ pub(crate) async fn kannel(
     State(st): State<AppState>,
     method: Method,
     RawQuery(raw): RawQuery,
-    b: Result<Bytes, BytesRejection>,
+    b: Body,
 ) -> Result<Response, ApiError> {
-    let b = body(b, st.cfg.body_limit)?;
     let q = query(&raw)?;
     check_key(&st, &q)?;
     let mut params = q.clone();
     if method == Method::POST {
+        let b = read_body(b, st.cfg.webhook_body_limit, st.cfg.body_timeout).await?;
         params.extend(form(&b)?);
     }
     let received = now();
@@ -207,11 +214,11 @@ pub(crate) async fn kannel(
 pub(crate) async fn jasmin(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
-    b: Result<Bytes, BytesRejection>,
+    b: Body,
 ) -> Result<Response, ApiError> {
-    let b = body(b, st.cfg.body_limit)?;
     let q = query(&raw)?;
     check_key(&st, &q)?;
+    let b = read_body(b, st.cfg.webhook_body_limit, st.cfg.body_timeout).await?;
     let fields = form(&b)?;
     let received = now();
     ingest_one(
@@ -238,11 +245,11 @@ pub(crate) async fn jasmin(
 pub(crate) async fn smpp(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
-    b: Result<Bytes, BytesRejection>,
+    b: Body,
 ) -> Result<Response, ApiError> {
-    let b = body(b, st.cfg.body_limit)?;
     let q = query(&raw)?;
     check_key(&st, &q)?;
+    let b = read_body(b, st.cfg.smpp_body_limit, st.cfg.body_timeout).await?;
     if std::str::from_utf8(&b).is_err() {
         return Err(ApiError::bad_request("the body is not UTF-8 text"));
     }
@@ -256,24 +263,27 @@ pub(crate) async fn smpp(
     let outcomes =
         gateway::ingest_callback_lines(&*st.store, LineFormat::Smpp, lines, received, None).await?;
     let mut s = Summary::default();
-    let mut rejected = Vec::new();
-    for o in &outcomes {
+    // The first rejections with their line numbers, and a count (docs/security.md).
+    let mut rejected = Rejections::default();
+    let mut first_reason = None;
+    for o in outcomes {
         s.add(&o.outcome);
         st.metrics.callback("smpp", &o.outcome);
-        if let Outcome::Rejected(r) = &o.outcome {
-            rejected.push(serde_json::json!({"line": o.line.number, "reason": r.reason}));
+        if let Outcome::Rejected(r) = o.outcome {
+            first_reason.get_or_insert_with(|| r.reason.clone());
+            rejected.push(o.line.number, r.reason);
         }
     }
+    let count = rejected.count;
+    let listed = serde_json::to_value(&rejected.listed).unwrap_or_default();
     if s.ingested + s.duplicates == 0 {
-        let reason = rejected
-            .first()
-            .and_then(|r| r["reason"].as_str())
-            .unwrap_or("rejected")
-            .to_owned();
-        return Err(ApiError::bad_request(reason).with("rejected", rejected.into()));
+        let reason = first_reason.unwrap_or_else(|| "rejected".to_owned());
+        return Err(ApiError::bad_request(reason)
+            .with("rejected", listed)
+            .with("rejected_count", count.into()));
     }
     Ok(json_response(
         StatusCode::OK,
-        &serde_json::json!({"ingested": s.ingested, "duplicates": s.duplicates, "rejected": rejected}),
+        &serde_json::json!({"ingested": s.ingested, "duplicates": s.duplicates, "rejected": listed, "rejected_count": count}),
     ))
 }

@@ -104,7 +104,10 @@ async fn events_body_rules(store: Arc<dyn Store>) {
     assert!(r.assert_error(400).contains("not UTF-8"));
     // Empty body: nothing to do.
     let v = s.events("").await;
-    assert_eq!(v, json!({"ingested": 0, "duplicates": 0, "rejected": []}));
+    assert_eq!(
+        v,
+        json!({"ingested": 0, "duplicates": 0, "rejected": [], "rejected_count": 0})
+    );
     // A line over 1 MiB is rejected by number; its neighbours go in.
     let long = format!(
         "{{\"type\":\"contact\",\"name\":\"{}\"}}",
@@ -976,7 +979,8 @@ async fn smpp_receipts(store: Arc<dyn Store>) {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         r.json(),
-        json!({"ingested": 2, "duplicates": 0, "rejected": [{"line": 3, "reason": "id: missing"}]})
+        json!({"ingested": 2, "duplicates": 0, "rejected": [{"line": 3, "reason": "id: missing"}],
+               "rejected_count": 1})
     );
     let items = s.get("/v1/campaigns/sm/recipients").await.json()["items"].clone();
     assert_eq!(items[0]["message_id"], "0a1b2c");
@@ -1155,6 +1159,8 @@ async fn auto_registration(store: Arc<dyn Store>) {
 async fn oversized_bodies(store: Arc<dyn Store>) {
     let mut cfg = config();
     cfg.body_limit = 4096;
+    cfg.webhook_body_limit = 4096;
+    cfg.smpp_body_limit = 4096;
     let s = Server::start(store, cfg).await;
     let big = vec![b'x'; 5000];
     for path in [

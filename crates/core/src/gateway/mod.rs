@@ -166,6 +166,9 @@ fn error_code(name: &str, v: Option<&str>, zeros_none: bool) -> Result<Option<St
     if zeros_none && v.bytes().all(|b| b == b'0') {
         return Ok(None);
     }
+    if v.contains('\0') {
+        return Err(field(name, crate::event::NUL));
+    }
     let n = v.chars().count();
     if n > 64 {
         return Err(field(

@@ -28,7 +28,16 @@ pub struct Server {
 impl Server {
     /// Starts the service over `store`; `cfg` gets `public_url` = this server's address
     /// unless `public_url` is not empty.
-    pub async fn start(store: Arc<dyn Store>, mut cfg: Config) -> Server {
+    pub async fn start(store: Arc<dyn Store>, cfg: Config) -> Server {
+        Server::start_with(store, cfg, smsreport_http::ConnLimits::default()).await
+    }
+
+    /// [`Server::start`] with these connection limits.
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        mut cfg: Config,
+        limits: smsreport_http::ConnLimits,
+    ) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -38,9 +47,12 @@ impl Server {
         }
         let app = smsreport_http::router(store.clone(), cfg);
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(smsreport_http::serve(listener, app, async move {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(async move {
+            smsreport_http::serve_with(listener, app, &limits, async move {
+                let _ = rx.await;
+            })
+            .await
+        });
         Server {
             addr,
             store,
