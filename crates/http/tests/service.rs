@@ -998,7 +998,7 @@ async fn smpp_receipts(store: Arc<dyn Store>) {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         r.json(),
-        json!({"ingested": 1, "duplicates": 1, "rejected": []})
+        json!({"ingested": 1, "duplicates": 1, "rejected": [], "rejected_count": 0})
     );
     // Every line rejected, or nothing: 400.
     let e = s
