@@ -29,6 +29,7 @@ on_every_store!(
     failed_auth_is_rate_limited,
     unknown_codes_are_rate_limited,
     unauthenticated_routes_hide_store_errors,
+    a_replayed_signed_callback_moves_nothing,
 );
 
 /// Waits for `f`, failing the test if it takes over a minute (a server that never
@@ -512,4 +513,69 @@ async fn unauthenticated_routes_hide_store_errors(store: Arc<dyn Store>) {
         );
         assert!(!r.text().contains("secret-host"), "{path}: {}", r.text());
     }
+}
+
+/// Finding 5: a signed Twilio `undelivered`, replayed after `delivered`, took its arrival
+/// time and made the message undelivered again. An undated status that repeats a status
+/// and error code already recorded for its message is a duplicate (docs/rules.md,
+/// "Undated receipts").
+async fn a_replayed_signed_callback_moves_nothing(store: Arc<dyn Store>) {
+    let mut cfg = config();
+    cfg.public_url = "https://sms.example".into();
+    cfg.twilio_auth_token = Some("a-twilio-token-of-32-characters!".into());
+    let s = Server::start(store, cfg).await;
+    s.events(concat!(
+        r#"{"type":"campaign","campaign_id":"tw","name":"Twilio"}"#,
+        "\n",
+        r#"{"type":"message","message_id":"SM1","campaign_id":"tw","recipient":"+37120000001","at":"2026-03-01T09:00:00Z"}"#,
+    ))
+    .await;
+    let path = "/v1/webhooks/twilio";
+    let signed = |status: &str, code: &str| {
+        let body = format!("MessageSid=SM1&MessageStatus={status}&ErrorCode={code}&AccountSid=AC1");
+        let params = smsreport_core::gateway::Params::parse(&body).unwrap().0;
+        let sig = smsreport_http::twilio_signature(
+            "a-twilio-token-of-32-characters!",
+            &format!("https://sms.example{path}"),
+            &params,
+        );
+        (body, sig)
+    };
+    let post = |(body, sig): (String, String)| {
+        let s = &s;
+        async move {
+            let r = s
+                .post(
+                    path,
+                    &[
+                        ("content-type", "application/x-www-form-urlencoded"),
+                        ("X-Twilio-Signature", &sig),
+                    ],
+                    body.as_bytes(),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.json()
+        }
+    };
+    let undelivered = signed("undelivered", "30003");
+    assert_eq!(
+        post(undelivered.clone()).await,
+        json!({"ingested": 1, "duplicates": 0})
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        post(signed("delivered", "")).await,
+        json!({"ingested": 1, "duplicates": 0})
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // The attacker replays the first callback, signature and all.
+    assert_eq!(
+        post(undelivered).await,
+        json!({"ingested": 0, "duplicates": 1}),
+        "a replay is a duplicate"
+    );
+    let report = s.get("/v1/campaigns/tw/report").await.json();
+    assert_eq!(report["delivery"]["delivered"], 1, "{report}");
+    assert_eq!(report["delivery"]["undelivered"], 0, "{report}");
 }
