@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 
 use smsreport_core::insights::Insights;
+use smsreport_core::names::{age_all_stale, age_label, calling_code, row_name};
 use smsreport_core::report::{CampaignSummary, RecipientRow};
 use smsreport_core::Report;
-use smsreport_http::insights::{age_all_stale, age_label, calling_code, row_name};
 
 pub use smsreport_core::csv::{csv_row, report_csv};
 use smsreport_core::csv::{recipient_fields, RECIPIENT_COLUMNS};

@@ -37,6 +37,7 @@ pub mod gateway;
 pub mod ingest;
 pub mod insights;
 pub mod mem;
+pub mod names;
 pub mod report;
 pub mod status;
 pub mod store;

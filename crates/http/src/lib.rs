@@ -38,7 +38,6 @@ use smsreport_core::{Millis, Store, StoreError};
 mod api;
 pub mod auth;
 pub mod dashboard;
-pub mod insights;
 mod links;
 pub mod metrics;
 mod ratelimit;

@@ -185,7 +185,7 @@ async fn report_page_in_chromium(store: Arc<dyn Store>) {
     assert!(!countries.is_empty());
     for c in countries {
         let region = c["region"].as_str().unwrap();
-        let name = smsreport_http::insights::country_name(region).unwrap();
+        let name = smsreport_core::names::country_name(region).unwrap();
         assert!(insights.contains(&format!(">{name}</a>")), "no {name}");
     }
 

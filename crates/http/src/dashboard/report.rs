@@ -15,8 +15,8 @@ use super::{
     campaign_href, chart, delivery_rows, fig, page, params, recipients_base, share, zone,
     PageError, PageResult, ZONES,
 };
-use crate::insights::{age_all_stale, age_label, calling_code, row_key, row_name};
 use crate::AppState;
+use smsreport_core::names::{age_all_stale, age_label, calling_code, row_key, row_name};
 
 // ---------------------------------------------------------------------------------
 // GET /campaigns?id=ID: the campaign switcher's form, without script

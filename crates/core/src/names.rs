@@ -3,7 +3,7 @@
 //! names a region by libphonenumber's code, ISO 3166-1 alpha-2 plus a few of its own),
 //! waiting-age buckets in words.
 
-use smsreport_core::insights::CountryRow;
+use crate::insights::CountryRow;
 
 /// The English name of one of libphonenumber's region codes: ISO 3166-1's English short
 /// name (the `rust_iso3166` crate), or libphonenumber's own codes: `XK` Kosovo, `AC`
@@ -55,7 +55,7 @@ pub fn age_label(age: &str) -> &str {
 
 /// The smallest age in hours of a waiting-age bucket (`None` for an unknown name).
 pub fn age_from_h(age: &str) -> Option<i64> {
-    smsreport_core::insights::AGE_BUCKETS
+    crate::insights::AGE_BUCKETS
         .iter()
         .find(|(n, _)| *n == age)
         .map(|(_, h)| *h)
