@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Deref;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::engine::{CampaignDef, ClickRecord, MessageRecord};
 use crate::store::{Store, StoreError, TrackedLink};
@@ -45,19 +45,6 @@ pub enum ExportKind {
     Clicks,
     /// Tracked links, by `code`.
     TrackedLinks,
-}
-
-impl ExportKind {
-    /// Every kind.
-    pub const ALL: [ExportKind; 7] = [
-        ExportKind::Campaigns,
-        ExportKind::Contacts,
-        ExportKind::Messages,
-        ExportKind::Pending,
-        ExportKind::EventClicks,
-        ExportKind::Clicks,
-        ExportKind::TrackedLinks,
-    ];
 }
 
 /// One stored record, as [`Store::export_page`] returns it.
@@ -132,65 +119,54 @@ impl Record {
     }
 }
 
-fn line(v: Value) -> Vec<u8> {
-    // serde_json writes object members in key order: the same record, the same bytes.
+/// One line: `v`'s members but those that are `null` (an absent optional field), in
+/// name order (serde_json's map is sorted): the same record, the same bytes.
+fn line(mut v: Value) -> Vec<u8> {
+    if let Value::Object(o) = &mut v {
+        o.retain(|_, m| !m.is_null());
+    }
     let mut b = serde_json::to_vec(&v).unwrap_or_default();
     b.push(b'\n');
     b
 }
 
 fn status_line(message_id: &str, key: &StatusKey) -> Vec<u8> {
-    let mut o = Map::new();
-    o.insert("type".into(), "status".into());
-    o.insert("message_id".into(), message_id.into());
-    o.insert("status".into(), key.status.as_str().into());
-    o.insert("at".into(), key.at.to_string().into());
-    if let Some(code) = &key.error_code {
-        o.insert("error_code".into(), code.as_str().into());
-    }
-    line(Value::Object(o))
+    line(json!({
+        "type": "status",
+        "message_id": message_id,
+        "status": key.status.as_str(),
+        "at": key.at.to_string(),
+        "error_code": key.error_code,
+    }))
 }
 
 fn record_line(r: &Record) -> Vec<u8> {
     match r {
-        Record::Campaign { def, list_name } => {
-            let mut o = Map::new();
-            o.insert("type".into(), "campaign".into());
-            o.insert("campaign_id".into(), def.campaign_id.as_str().into());
-            o.insert("name".into(), def.name.as_str().into());
-            if let Some(list) = &def.contact_list {
-                o.insert(
-                    "contact_list".into(),
-                    json!({"list_id": list, "name": list_name.as_deref().unwrap_or(list)}),
-                );
-            }
-            o.insert("link_tracking".into(), def.link_tracking.into());
-            o.insert(
-                "links".into(),
-                def.links
-                    .iter()
-                    .map(|(id, url)| json!({"link_id": id, "url": url}))
-                    .collect(),
-            );
-            if let Some(at) = def.created_at {
-                o.insert("created_at".into(), at.to_string().into());
-            }
-            line(Value::Object(o))
-        }
+        Record::Campaign { def, list_name } => line(json!({
+            "type": "campaign",
+            "campaign_id": def.campaign_id,
+            "name": def.name,
+            "contact_list": def.contact_list.as_ref().map(|list| {
+                json!({"list_id": list, "name": list_name.as_deref().unwrap_or(list)})
+            }),
+            "link_tracking": def.link_tracking,
+            "links": def
+                .links
+                .iter()
+                .map(|(id, url)| json!({"link_id": id, "url": url}))
+                .collect::<Vec<_>>(),
+            "created_at": def.created_at.map(|at| at.to_string()),
+        })),
         Record::Contact {
             list_id,
             recipient,
             name,
-        } => {
-            let mut o = Map::new();
-            o.insert("type".into(), "contact".into());
-            o.insert("list_id".into(), list_id.as_str().into());
-            o.insert("recipient".into(), recipient.as_str().into());
-            if let Some(n) = name {
-                o.insert("name".into(), n.as_str().into());
-            }
-            line(Value::Object(o))
-        }
+        } => line(json!({
+            "type": "contact",
+            "list_id": list_id,
+            "recipient": recipient,
+            "name": name,
+        })),
         Record::Message(m) => line(json!({
             "type": "message",
             "message_id": m.message_id,
@@ -200,21 +176,15 @@ fn record_line(r: &Record) -> Vec<u8> {
             "at": m.at.to_string(),
         })),
         Record::Pending { message_id, key } => status_line(message_id, key),
-        Record::Click(c) => {
-            let mut o = Map::new();
-            o.insert("type".into(), "click".into());
-            o.insert("campaign_id".into(), c.campaign_id.as_str().into());
-            o.insert("link_id".into(), c.link_id.as_str().into());
-            o.insert("recipient".into(), c.recipient.as_str().into());
-            o.insert("at".into(), c.at.to_string().into());
-            if let Some(ua) = &c.user_agent {
-                o.insert("user_agent".into(), ua.as_str().into());
-            }
-            if let Some(id) = &c.event_id {
-                o.insert("event_id".into(), id.as_str().into());
-            }
-            line(Value::Object(o))
-        }
+        Record::Click(c) => line(json!({
+            "type": "click",
+            "campaign_id": c.campaign_id,
+            "link_id": c.link_id,
+            "recipient": c.recipient,
+            "at": c.at.to_string(),
+            "user_agent": c.user_agent,
+            "event_id": c.event_id,
+        })),
         Record::Link(l) => line(json!({
             "type": "tracked_link",
             "code": l.code,
