@@ -92,6 +92,19 @@ pub(crate) fn click_of(r: ClickRow) -> smsreport_core::engine::ClickRecord {
     }
 }
 
+/// One page of an export: `$sql` with the key's binds, then the limit, all rows.
+macro_rules! page_rows {
+    ($pool:expr, $limit:expr, $err:expr; $sql:expr $(, $bind:expr)*) => {
+        sqlx::query_as($sql)
+            $(.bind($bind))*
+            .bind($limit)
+            .fetch_all($pool)
+            .await
+            .map_err($err)?
+    };
+}
+pub(crate) use page_rows;
+
 /// Gives `$store` (a type with a sqlx `pool` field) the shared reads as inherent
 /// methods: `read_link`, `read_totals`, `read_all_totals`, `read_edge_clicks`,
 /// `read_recount` and `read_export_page`, each what the `Store` method of the same name
@@ -127,12 +140,7 @@ macro_rules! shared_reads {
                             Option<i64>,
                             String,
                             Option<String>,
-                        )> = sqlx::query_as($crate::read::EXPORT_CAMPAIGNS)
-                            .bind(t(0))
-                            .bind(limit)
-                            .fetch_all(&self.pool)
-                            .await
-                            .map_err(err)?;
+                        )> = $crate::read::page_rows!(&self.pool, limit, err; $crate::read::EXPORT_CAMPAIGNS, t(0));
                         rows.into_iter()
                             .map(|(a, b, c, d, e, f, list_name)| {
                                 Ok(Record::Campaign {
@@ -144,13 +152,7 @@ macro_rules! shared_reads {
                     }
                     ExportKind::Contacts => {
                         let rows: Vec<(String, String, Option<String>)> =
-                            sqlx::query_as($crate::read::EXPORT_CONTACTS)
-                                .bind(t(0))
-                                .bind(t(1))
-                                .bind(limit)
-                                .fetch_all(&self.pool)
-                                .await
-                                .map_err(err)?;
+                            $crate::read::page_rows!(&self.pool, limit, err; $crate::read::EXPORT_CONTACTS, t(0), t(1));
                         rows.into_iter()
                             .map(|(list_id, recipient, name)| Record::Contact {
                                 list_id,
@@ -161,24 +163,14 @@ macro_rules! shared_reads {
                     }
                     ExportKind::Messages => {
                         let rows: Vec<$crate::MessageRow> =
-                            sqlx::query_as($crate::read::EXPORT_MESSAGES)
-                                .bind(t(0))
-                                .bind(limit)
-                                .fetch_all(&self.pool)
-                                .await
-                                .map_err(err)?;
+                            $crate::read::page_rows!(&self.pool, limit, err; $crate::read::EXPORT_MESSAGES, t(0));
                         rows.into_iter()
                             .map(|r| $crate::message_of(r).map(Record::Message))
                             .collect::<Result<_, smsreport_core::StoreError>>()?
                     }
                     ExportKind::Pending => {
                         let rows: Vec<(String, i64, i64, Option<String>)> =
-                            sqlx::query_as($pending)
-                                .bind(t(0))
-                                .bind(limit)
-                                .fetch_all(&self.pool)
-                                .await
-                                .map_err(err)?;
+                            $crate::read::page_rows!(&self.pool, limit, err; $pending, t(0));
                         rows.into_iter()
                             .map(|(message_id, s, at, code)| {
                                 Ok(Record::Pending {
@@ -190,27 +182,14 @@ macro_rules! shared_reads {
                     }
                     ExportKind::EventClicks => {
                         let rows: Vec<$crate::read::ClickRow> =
-                            sqlx::query_as($crate::read::EXPORT_EVENT_CLICKS)
-                                .bind(t(0))
-                                .bind(limit)
-                                .fetch_all(&self.pool)
-                                .await
-                                .map_err(err)?;
+                            $crate::read::page_rows!(&self.pool, limit, err; $crate::read::EXPORT_EVENT_CLICKS, t(0));
                         rows.into_iter()
                             .map(|r| Record::Click($crate::read::click_of(r)))
                             .collect()
                     }
                     ExportKind::Clicks => {
                         let rows: Vec<(String, String, String, i64, Option<String>, bool)> =
-                            sqlx::query_as($crate::read::EXPORT_CLICKS)
-                                .bind(t(0))
-                                .bind(t(1))
-                                .bind(t(2))
-                                .bind(key.at)
-                                .bind(limit)
-                                .fetch_all(&self.pool)
-                                .await
-                                .map_err(err)?;
+                            $crate::read::page_rows!(&self.pool, limit, err; $crate::read::EXPORT_CLICKS, t(0), t(1), t(2), key.at);
                         rows.into_iter()
                             .map(|(c, l, r, at, ua, bot)| {
                                 Record::Click($crate::read::click_of((None, c, l, r, at, ua, bot)))
@@ -218,12 +197,7 @@ macro_rules! shared_reads {
                             .collect()
                     }
                     ExportKind::TrackedLinks => {
-                        let rows: Vec<$crate::LinkRow> = sqlx::query_as($crate::read::EXPORT_LINKS)
-                            .bind(t(0))
-                            .bind(limit)
-                            .fetch_all(&self.pool)
-                            .await
-                            .map_err(err)?;
+                        let rows: Vec<$crate::LinkRow> = $crate::read::page_rows!(&self.pool, limit, err; $crate::read::EXPORT_LINKS, t(0));
                         rows.into_iter()
                             .map(|r| Record::Link($crate::link_of(r)))
                             .collect()
