@@ -1,6 +1,7 @@
 //! Store format stability, as oxigraph does it: a sled folder, a SQLite file and a
 //! PostgreSQL schema (as `pg_dump` SQL) written by smsreport 0.1 (store format 1, the
-//! first migration) are committed under `tests/fixtures/stores/`; every
+//! first migration), and a sled folder of format 2 (`sled-v2/`), are committed under
+//! `tests/fixtures/stores/`; every
 //! later version must open copies of them and answer exactly what 0.1 answered: the
 //! conformance fixtures' expected reports, and the campaign list, reports and
 //! drill-downs saved beside the stores. Re-ingesting what they were made from must be
@@ -170,6 +171,18 @@ fn a_sled_store_written_by_version_0_1_opens_and_answers_the_same() {
     check(
         &format!("sled:{}", dir.path().join("db").display()),
         "sled-v1",
+    );
+}
+
+/// Format 2 (insights, a key per counter) was written by the binary of 89f8047 from the
+/// same inputs; format 3 keeps a campaign's counters in one value.
+#[test]
+fn a_sled_store_of_format_2_opens_and_answers_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("sled-v2"), &dir.path().join("db"));
+    check(
+        &format!("sled:{}", dir.path().join("db").display()),
+        "sled-v2",
     );
 }
 

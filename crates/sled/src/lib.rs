@@ -16,7 +16,8 @@
 //! | `X` | campaign_id, link_id, recipient, at (i64 BE) | [`ClickRecord`](smsreport_core::engine::ClickRecord) without `event_id` |
 //! | `Y` | event_id | [`ClickRecord`](smsreport_core::engine::ClickRecord) with that `event_id` |
 //! | `U` | campaign_id, link_id, recipient | empty: first human click |
-//! | `T` | campaign_id, counter name | i64 BE |
+//! | `B` | campaign_id | the campaign's counters but the month edges: a postcard map of counter name to i64, zeros left out |
+//! | `T` | campaign_id, counter name (`edge:…` only) | i64 BE: a month-edge bucket, read only for a time-zone report |
 //! | `R` | campaign_id, recipient | i64 BE: the recipient's human clicks |
 //! | `S` | list_id | i64 BE: subscribers |
 //! | `G` | code | [`TrackedLink`] |
@@ -24,7 +25,9 @@
 //! | `F` | campaign_id, link_id, at (i64 BE) | empty: a forgotten person's click without `event_id` |
 //!
 //! Everything about one `message_id` is one value, so a status costs one read and one
-//! write. Values are postcard-encoded. Memory is bounded by sled's page cache (32 MiB unless
+//! write; a campaign's report counters are one value too, so a report is two point reads
+//! (the campaign and its counter block) whatever the store's size, and a batch reads and
+//! writes one block per campaign it touches. Values are postcard-encoded. Memory is bounded by sled's page cache (32 MiB unless
 //! [`SledStore::open_with_cache`] says otherwise) and the batch being applied.
 
 use std::collections::{BTreeMap, HashMap};
@@ -36,8 +39,8 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use smsreport_core::engine::{
-    apply, CampaignDef, Changes, ClickRecord, Counter, ForgottenClick, Loaded, MessageRecord,
-    MessageState, Needs, Outcome, EDGE_NAMES_END, EDGE_NAMES_START,
+    apply, CampaignCounter, CampaignDef, Changes, ClickRecord, Counter, ForgottenClick, Loaded,
+    MessageRecord, MessageState, Needs, Outcome, EDGE_NAMES_START,
 };
 use smsreport_core::export::{ExportKind, Record};
 use smsreport_core::forget::Forgotten;
@@ -46,10 +49,11 @@ use smsreport_core::report::{CampaignTotals, Recount};
 use smsreport_core::store::{edges_from_rows, LinkSave, StoredLinks};
 use smsreport_core::{Event, Millis, Status, Store, StoreError, TrackedLink};
 
-/// The version of the layout above. A store written with a newer one is refused; one
-/// written with format 1 (before insights) is upgraded when opened
-/// ([`smsreport_core::insights::v1`]).
-const FORMAT: u32 = 2;
+/// The version of the layout above. A store written with a newer one is refused; older
+/// ones are upgraded when opened: format 1 (before insights,
+/// [`smsreport_core::insights::v1`]) to 2, then 2 (a key per counter) to 3 (a block per
+/// campaign).
+const FORMAT: u32 = 3;
 /// Default page cache.
 /// sled's in-memory nodes take several times what its cache accounting counts: with 32 MiB
 /// a process ingesting 10M events peaked at 478 MiB; with 64 MiB, 2.5M contacts alone took
@@ -184,6 +188,9 @@ impl SledStore {
                 }
                 if v == 1 {
                     upgrade_from_1(&db)?;
+                }
+                if v <= 2 {
+                    upgrade_from_2(&db)?;
                 }
             }
             None => {
@@ -335,13 +342,27 @@ impl Inner {
         for f in &ch.forgotten_clicks {
             b.insert(forgotten_key(f), &[]);
         }
+        let mut blocks: BTreeMap<&str, Vec<(String, i64)>> = BTreeMap::new();
         for (counter, delta) in &ch.counters {
+            if let Some((campaign, name)) = block_counter(counter) {
+                blocks.entry(campaign).or_default().push((name, *delta));
+                continue;
+            }
             let k = counter_key(counter);
             let old = match self.get(&k)? {
                 Some(v) => int(&v)?,
                 None => 0,
             };
             b.insert(k, &(old + delta).to_be_bytes());
+        }
+        for (campaign, deltas) in blocks {
+            let k = key(b'B', &[campaign.as_bytes()]);
+            let mut block = match self.get(&k)? {
+                Some(v) => dec::<Block>("a counter block", &v)?,
+                None => Block::new(),
+            };
+            add_to_block(&mut block, deltas);
+            b.insert(k, enc(&block)?);
         }
         self.db
             .apply_batch(b)
@@ -375,22 +396,10 @@ impl Inner {
                 Some((name, subscribers))
             }
         };
-        let p = prefix(b'T', &[def.campaign_id.as_bytes()]);
-        let edges_from = [&p[..], EDGE_NAMES_START.as_bytes()].concat();
-        let edges_to = [&p[..], EDGE_NAMES_END.as_bytes()].concat();
-        // Everything under the prefix but the month-edge buckets: two ranges.
-        let before = self.db.range(p.clone()..edges_from);
-        let after = self
-            .db
-            .range(edges_to..)
-            .take_while(|r| r.as_ref().map_or(true, |(k, _)| k.starts_with(&p)));
-        let rows = before
-            .chain(after)
-            .map(|r| {
-                let (k, v) = r.map_err(|e| backend("scanning the sled store", e))?;
-                Ok((utf8("a counter name", &k[p.len()..])?, int(&v)?))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let rows = match self.get(&key(b'B', &[def.campaign_id.as_bytes()]))? {
+            Some(v) => dec::<Block>("a counter block", &v)?,
+            None => Block::new(),
+        };
         CampaignTotals::from_stored(def, list, rows)
     }
 
@@ -731,6 +740,38 @@ fn upgrade_from_1(db: &sled::Db) -> Result<(), StoreError> {
         };
         b.insert(k, &(old + d).to_be_bytes());
     }
+    b.insert(key(b'!', &[b"format"]), &2u32.to_be_bytes());
+    db.apply_batch(b)
+        .map_err(|e| backend("upgrading the sled store", e))?;
+    db.flush()
+        .map_err(|e| backend("flushing the sled store", e))?;
+    Ok(())
+}
+
+/// Upgrades a format-2 store (a `T` key per counter) in one atomic batch: each
+/// campaign's counters but the month edges move into its `B` block.
+fn upgrade_from_2(db: &sled::Db) -> Result<(), StoreError> {
+    let mut b = sled::Batch::default();
+    let mut blocks: BTreeMap<Vec<u8>, Block> = BTreeMap::new();
+    for r in db.scan_prefix(b"T") {
+        let (k, v) = r.map_err(|e| backend("upgrading the sled store", e))?;
+        let parts = fields(&k, 0);
+        let [campaign, name] = parts[..] else {
+            return Err(StoreError::Corrupt("a counter key without a name".into()));
+        };
+        if name.starts_with(EDGE_NAMES_START.as_bytes()) {
+            continue;
+        }
+        let name = utf8("a counter name", name)?;
+        add_to_block(
+            blocks.entry(campaign.to_vec()).or_default(),
+            [(name, int(&v)?)],
+        );
+        b.remove(k);
+    }
+    for (campaign, block) in blocks {
+        b.insert(key(b'B', &[&campaign]), enc(&block)?);
+    }
     b.insert(key(b'!', &[b"format"]), &FORMAT.to_be_bytes());
     db.apply_batch(b)
         .map_err(|e| backend("upgrading the sled store", e))?;
@@ -782,6 +823,30 @@ fn status_index(campaign: &str, status: Status, message_id: &str) -> Vec<u8> {
     )
 }
 
+/// A campaign's counters but the month edges, by name (the `B` value).
+type Block = BTreeMap<String, i64>;
+
+/// The campaign and name of a counter kept in a `B` block; `None` for the others (month
+/// edges, per-recipient clicks, subscribers), which keep a key each.
+fn block_counter(c: &Counter) -> Option<(&str, String)> {
+    match c {
+        Counter::Campaign(id, c) if !matches!(c, CampaignCounter::EdgeClicks(_)) => {
+            Some((id.as_str(), c.name()))
+        }
+        _ => None,
+    }
+}
+
+/// Adds `deltas` to a block; a counter back at zero leaves it (a zero adds nothing to
+/// a report), so hours that stopped waiting do not grow the block.
+fn add_to_block(block: &mut Block, deltas: impl IntoIterator<Item = (String, i64)>) {
+    for (name, d) in deltas {
+        *block.entry(name).or_default() += d;
+    }
+    block.retain(|_, v| *v != 0);
+}
+
+/// The key of a counter that is not in a block.
 fn counter_key(c: &Counter) -> Vec<u8> {
     match c {
         Counter::Campaign(id, c) => key(b'T', &[id.as_bytes(), c.name().as_bytes()]),
