@@ -851,6 +851,102 @@ pub async fn forty_statuses_of_one_message(store: &dyn Store) {
     verify_passes(store).await;
 }
 
+/// Undated gateway receipts, each in a batch of its own (docs/rules.md, "Undated
+/// receipts"): an undated receipt takes its arrival time, or 1 ms after the message's
+/// latest undated status when that is not earlier; a dated status, even one later than
+/// the arrival (a gateway's clock ahead of ours), does not push it. A retry of a status
+/// and code already recorded is a duplicate and moves nothing.
+pub async fn undated_receipts_across_batches(store: &dyn Store) {
+    use smsreport_core::gateway::{ingest_callback_lines, LineFormat};
+    let t = |s: &str| Millis::parse(s).unwrap();
+    ingest_expecting(
+        store,
+        &[
+            r#"{"type":"campaign","campaign_id":"c","name":"C"}"#.to_owned(),
+            message_line("m", "+37120000001"),
+            message_line("n", "+37120000002"),
+        ]
+        .join("\n"),
+        counts(3, 0, 0),
+        "the campaign, messages m and n",
+    )
+    .await;
+    let callback = async |line: &str, received: Millis| -> Vec<Outcome> {
+        ingest_callback_lines(
+            store,
+            LineFormat::Smpp,
+            split_lines(line.as_bytes()),
+            received,
+            None,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.outcome)
+        .collect()
+    };
+    let r = t("2026-03-01T10:00:00Z");
+    assert_eq!(callback("id:m stat:ENROUTE", r).await, [Outcome::Ingested]);
+    // Dated two hours after the arrival of the first.
+    ingest_expecting(
+        store,
+        &status_line("m", "sent", "0", "2026-03-01T12:00:00Z"),
+        counts(1, 0, 0),
+        "a dated sent of m, ahead of our clock",
+    )
+    .await;
+    // Received by a clock 5 ms behind the first arrival: 1 ms after the undated ENROUTE.
+    assert_eq!(
+        callback("id:m stat:DELIVRD", Millis(r.0 - 5)).await,
+        [Outcome::Ingested]
+    );
+    // n: the same steps with a retry of its first receipt last.
+    assert_eq!(callback("id:n stat:ENROUTE", r).await, [Outcome::Ingested]);
+    assert_eq!(
+        callback("id:n stat:UNDELIV err:001", Millis(r.0 + 60_000)).await,
+        [Outcome::Ingested]
+    );
+    assert_eq!(
+        callback("id:n stat:ENROUTE", Millis(r.0 + 120_000)).await,
+        [Outcome::Duplicate]
+    );
+    let states = states_of_c(store).await;
+    assert_eq!(
+        states,
+        vec![
+            (
+                "m".to_owned(),
+                "delivered".to_owned(),
+                None,
+                Some("2026-03-01T10:00:00.001Z".to_owned())
+            ),
+            (
+                "n".to_owned(),
+                "failed_routing".to_owned(),
+                Some("001".to_owned()),
+                Some("2026-03-01T10:01:00.000Z".to_owned())
+            ),
+        ],
+        "undated times"
+    );
+    // A further undated receipt of m, received before its latest undated one, comes 1 ms
+    // after that (the mark survived the store's round trip); it is the latest, so it wins.
+    assert_eq!(
+        callback("id:m stat:UNDELIV err:002", Millis(r.0 - 10)).await,
+        [Outcome::Ingested]
+    );
+    assert_eq!(
+        states_of_c(store).await[0],
+        (
+            "m".to_owned(),
+            "failed_routing".to_owned(),
+            Some("002".to_owned()),
+            Some("2026-03-01T10:00:00.002Z".to_owned())
+        ),
+    );
+    verify_passes(store).await;
+}
+
 /// More distinct status events for one message than it remembers
 /// ([`MessageState::MAX_SEEN`](smsreport_core::engine::MessageState::MAX_SEEN), 1 024):
 /// every one of them still takes part in the max rule, and a repeat of any of the first
@@ -1356,7 +1452,7 @@ macro_rules! suite {
                 campaigns_are_listed_newest_first, campaign_updates, click_rules,
                 status_order_does_not_matter, months_in_a_time_zone, tracked_links,
                 forty_statuses_of_one_message, more_statuses_than_a_message_remembers,
-                export_moves_everything, forgetting_a_person;
+                undated_receipts_across_batches, export_moves_everything, forgetting_a_person;
             properties: any_order_and_duplication_gives_the_same_reports,
                 rows_sum_to_total_and_verify_passes
         }

@@ -72,6 +72,10 @@ pub struct MessageState {
     /// The status events recorded for this id, in the order they came; at most
     /// [`MessageState::MAX_SEEN`].
     pub seen: Vec<StatusKey>,
+    /// The time given to the latest undated status recorded for this id (docs/rules.md,
+    /// "Undated receipts"): the next undated one comes at least 1 ms after it. A
+    /// backend that keeps `seen` as rows marks the one of `seen` with this time.
+    pub undated: Option<Millis>,
 }
 
 impl MessageState {
@@ -670,10 +674,8 @@ impl Apply {
             Some(m) => m.has_seen(&key),
         };
         if undated && !duplicate {
-            // 1 ms after the latest status recorded at or after its arrival.
-            if let Some(last) =
-                stored.and_then(|m| m.seen.iter().map(|k| k.at).filter(|at| *at >= key.at).max())
-            {
+            // Its arrival, or 1 ms after the latest undated status when that is not earlier.
+            if let Some(last) = stored.and_then(|m| m.undated).filter(|at| *at >= key.at) {
                 key.at = Millis((last.0 + 1).min(Millis::MAX.0));
             }
         }
@@ -703,6 +705,9 @@ impl Apply {
         };
         let state = self.touch(&ev.message_id);
         let remembered = state.remember(&ev.key);
+        if undated {
+            state.undated = state.undated.max(Some(ev.key.at));
+        }
         let moved = match &mut state.record {
             Some(m) => {
                 if m.status.as_ref().is_some_and(|cur| *cur >= ev.key) {

@@ -623,6 +623,7 @@ pub mod v1 {
                 record: self.record.map(Record::upgrade),
                 pending: self.pending,
                 seen: self.seen,
+                undated: None,
             }
         }
     }

@@ -11,7 +11,7 @@
 //! | `C` | campaign_id | [`CampaignDef`] |
 //! | `L` | list_id | list name |
 //! | `K` | list_id, recipient | contact name (`Option<String>`) |
-//! | `M` | message_id | [`MessageState`]: the message (once it arrived), the greatest pending status (before), the status events seen |
+//! | `M` | message_id | [`MessageState`]: the message (once it arrived), the greatest pending status (before), the status events seen, the time of the latest undated one |
 //! | `Q` | campaign_id, status rank (1 byte), message_id | empty: drill-down index |
 //! | `X` | campaign_id, link_id, recipient, at (i64 BE) | [`ClickRecord`](smsreport_core::engine::ClickRecord) without `event_id` |
 //! | `Y` | event_id | [`ClickRecord`](smsreport_core::engine::ClickRecord) with that `event_id` |
@@ -103,6 +103,27 @@ fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
 
 fn dec<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
     postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(format!("cannot read {what}: {e}")))
+}
+
+/// A message's state ([`MessageState`]). Format 3 appended `undated`; a value written
+/// before it ends where that field would start, and is read as having none.
+fn state(bytes: &[u8]) -> Result<MessageState, StoreError> {
+    if let Ok((s, [])) = postcard::take_from_bytes::<MessageState>(bytes) {
+        return Ok(s);
+    }
+    #[derive(serde::Deserialize)]
+    struct Format2 {
+        record: Option<MessageRecord>,
+        pending: Option<smsreport_core::StatusKey>,
+        seen: Vec<smsreport_core::StatusKey>,
+    }
+    let s: Format2 = dec("a message", bytes)?;
+    Ok(MessageState {
+        record: s.record,
+        pending: s.pending,
+        seen: s.seen,
+        undated: None,
+    })
 }
 
 fn int(bytes: &[u8]) -> Result<i64, StoreError> {
@@ -267,7 +288,7 @@ impl Inner {
         }
         for id in &needs.messages {
             if let Some(v) = self.get(&key(b'M', &[id.as_bytes()]))? {
-                l.messages.insert(id.clone(), dec("a message", &v)?);
+                l.messages.insert(id.clone(), state(&v)?);
             }
         }
         for id in &needs.click_event_ids {
@@ -493,7 +514,7 @@ impl Inner {
         let v = self.get(&key(b'M', &[id]))?.ok_or_else(|| {
             StoreError::Corrupt("the drill-down index names a missing message".into())
         })?;
-        dec::<MessageState>("a message", &v)?.record.ok_or_else(|| {
+        state(&v)?.record.ok_or_else(|| {
             StoreError::Corrupt("the drill-down index names a message that never arrived".into())
         })
     }
@@ -501,7 +522,7 @@ impl Inner {
     fn recount(&self) -> Result<Recount, StoreError> {
         let mut rc = Recount::default();
         for r in self.scan(b"M") {
-            if let Some(m) = dec::<MessageState>("a message", &r?.1)?.record {
+            if let Some(m) = state(&r?.1)?.record {
                 rc.message(&m);
             }
         }
@@ -546,7 +567,7 @@ impl Inner {
         }
         for r in self.scan(b"M") {
             let (k, v) = r?;
-            let mut m: MessageState = dec("a message", &v)?;
+            let mut m = state(&v)?;
             if let Some(rec) = m.record.as_mut().filter(|r| r.recipient == number) {
                 rec.recipient = token.to_owned();
                 b.insert(k, enc(&m)?);
@@ -673,12 +694,12 @@ impl Inner {
                         name: dec("a contact", &v)?,
                     }
                 }
-                ExportKind::Messages => match dec::<MessageState>("a message", &v)?.record {
+                ExportKind::Messages => match state(&v)?.record {
                     Some(m) => Record::Message(m),
                     None => continue,
                 },
                 ExportKind::Pending => {
-                    let m: MessageState = dec("a message", &v)?;
+                    let m = state(&v)?;
                     match (m.record, m.pending) {
                         (None, Some(key)) => Record::Pending {
                             message_id: utf8("a message id", &k[1..])?,

@@ -1,6 +1,6 @@
 //! The SQLite store.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -254,7 +254,7 @@ async fn load(conn: &mut SqliteConnection, n: &Needs) -> Result<Loaded, StoreErr
                 m.pending = Some(key_of(s, at, code)?);
             }
         }
-        let rows: Vec<(String, i64, i64, bool, String)> = sqlx::query_as(
+        let rows: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(
             "SELECT message_id, at, status, has_code, error_code FROM status_events_seen \
              WHERE message_id IN (SELECT value FROM json_each(?1))",
         )
@@ -262,12 +262,14 @@ async fn load(conn: &mut SqliteConnection, n: &Needs) -> Result<Loaded, StoreErr
         .fetch_all(&mut *conn)
         .await
         .map_err(e)?;
-        for (id, at, s, has, code) in rows {
-            l.messages
-                .entry(id)
-                .or_default()
-                .seen
-                .push(key_of(s, at, has.then_some(code))?);
+        // `has_code`: bit 0, the code is there; bit 1, the message's latest undated
+        // status (docs/rules.md, "Undated receipts").
+        for (id, at, s, flag, code) in rows {
+            let m = l.messages.entry(id).or_default();
+            m.seen.push(key_of(s, at, (flag & 1 == 1).then_some(code))?);
+            if flag & 2 == 2 {
+                m.undated = m.undated.max(Some(Millis(at)));
+            }
         }
     }
     if !n.click_event_ids.is_empty() {
@@ -337,18 +339,28 @@ async fn load(conn: &mut SqliteConnection, n: &Needs) -> Result<Loaded, StoreErr
     Ok(l)
 }
 
-fn seen_json<'a>(it: impl Iterator<Item = &'a (String, smsreport_core::StatusKey)>) -> String {
+/// New `status_events_seen` rows; the one whose time is its message's `undated` gets bit
+/// 1 of `has_code`.
+fn seen_json(ch: &Changes) -> String {
+    let undated: HashMap<&str, Millis> = ch
+        .messages
+        .iter()
+        .filter_map(|m| Some((m.message_id.as_str(), m.state.undated?)))
+        .collect();
     js(Value::Array(
-        it.map(|(m, k)| {
-            json!([
-                m,
-                k.at.0,
-                k.status.rank() as i64,
-                k.error_code.is_some() as i64,
-                k.error_code.as_deref().unwrap_or("")
-            ])
-        })
-        .collect(),
+        ch.status_events
+            .iter()
+            .map(|(m, k)| {
+                let mark = undated.get(m.as_str()) == Some(&k.at);
+                json!([
+                    m,
+                    k.at.0,
+                    k.status.rank() as i64,
+                    k.error_code.is_some() as i64 | if mark { 2 } else { 0 },
+                    k.error_code.as_deref().unwrap_or("")
+                ])
+            })
+            .collect(),
     ))
 }
 
@@ -507,7 +519,7 @@ async fn write(conn: &mut SqliteConnection, ch: &Changes) -> Result<(), StoreErr
              SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 \
              FROM json_each(?1) j WHERE true ON CONFLICT DO NOTHING",
         )
-        .bind(seen_json(ch.status_events.iter()))
+        .bind(seen_json(ch))
         .execute(&mut *conn)
         .await
         .map_err(|e| lite("writing an ingest", e))?;

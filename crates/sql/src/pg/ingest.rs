@@ -342,9 +342,11 @@ type StoredRow = (
 
 fn stored_of(r: StoredRow) -> Result<(String, MessageState), StoreError> {
     let (id, campaign, recipient, parts, at, status, status_at, code, seen, cc, region) = r;
-    let seen = decode_seen(&seen).ok_or_else(|| corrupt(format!("message {id:?}: bad seen")))?;
+    let (seen, undated) =
+        decode_seen(&seen).ok_or_else(|| corrupt(format!("message {id:?}: bad seen")))?;
     let mut m = MessageState {
         seen,
+        undated,
         ..Default::default()
     };
     match (campaign, recipient, parts, at) {
@@ -444,7 +446,7 @@ fn message_columns(ch: &Changes) -> MessageColumns<'_> {
                 c.region.push(None);
             }
         }
-        c.seen.push(encode_seen(&s.seen));
+        c.seen.push(encode_seen(&s.seen, s.undated));
     }
     c
 }
