@@ -161,11 +161,11 @@ impl Server {
             .spawn()
             .expect("start serve");
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        // Warnings (a short secret) may come before the address.
+        // Warnings (a short secret) may come before the startup line.
         let mut line = String::new();
         while stderr.read_line(&mut line).unwrap_or(0) > 0
             && !line.contains("listening on")
-            && line.starts_with("smsreport: warning:")
+            && line.contains(" WARN ")
         {
             line.clear();
         }
