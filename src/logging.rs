@@ -1,8 +1,8 @@
 //! Where the service's and the CLI's logs go: `tracing` events to standard error, as
 //! text or JSON lines (`--log-format`, `SMSREPORT_LOG_FORMAT`), filtered as `RUST_LOG`
 //! says (`RUST_LOG=debug`, `RUST_LOG=smsreport_http=debug,warn`). Without `RUST_LOG`,
-//! `serve` logs `INFO` and above, every other command `WARN` and above, so a command's
-//! own output stays as it was.
+//! `serve` logs `INFO` and above ([`SERVE`]), every other command `WARN` and above, so a
+//! command's own output stays as it was.
 //!
 //! A phone number is never logged whole: the events that could carry one mask it to its
 //! calling code and last two digits (`smsreport_core::forget::masked`,
@@ -12,6 +12,11 @@ use std::io::IsTerminal;
 
 use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;
+
+/// `serve`'s filter without `RUST_LOG`: `INFO` and up, but sqlx's only from `WARN` (it
+/// logs PostgreSQL's notices, such as "schema already exists, skipping" when two
+/// instances open one schema at once, at `INFO`).
+pub const SERVE: &str = "info,sqlx=warn";
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -356,7 +356,7 @@ fn main() -> ExitCode {
         };
     }
     let serve = matches!(cli.command, Command::Serve(_));
-    logging::init(cli.log_format, if serve { "info" } else { "warn" });
+    logging::init(cli.log_format, if serve { logging::SERVE } else { "warn" });
     // The service uses every core; a command, one thread.
     let mut builder = if matches!(cli.command, Command::Serve(_)) {
         tokio::runtime::Builder::new_multi_thread()

@@ -147,11 +147,26 @@ fn serve_check_masks_a_store_password() {
     assert!(!line.contains("s3cret-pw"), "{line}");
 }
 
+/// A `serve` process, killed if a test fails before stopping it.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `serve` with these extra arguments, standard error piped; its address.
 fn start(
     store: &str,
     extra: &[&str],
-) -> (Child, BufReader<std::process::ChildStderr>, String, String) {
+) -> (
+    Running,
+    BufReader<std::process::ChildStderr>,
+    String,
+    String,
+) {
     let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let mut child = cmd(store, &args)
@@ -162,6 +177,7 @@ fn start(
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let child = Running(child);
     let mut first = String::new();
     stderr.read_line(&mut first).unwrap();
     let addr = first
@@ -174,7 +190,8 @@ fn start(
 }
 
 /// SIGTERM, and the rest of standard error.
-fn stop(mut child: Child, mut stderr: BufReader<std::process::ChildStderr>) -> String {
+fn stop(mut child: Running, mut stderr: BufReader<std::process::ChildStderr>) -> String {
+    let child = &mut child.0;
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
@@ -309,4 +326,21 @@ fn check_logs(format: &str, what: &str, logs: &str, masked: usize) {
         seen >= masked,
         "{format} {what}: {seen} lines hold {MASKED}, not {masked}:\n{logs}"
     );
+}
+
+#[test]
+fn the_log_format_comes_from_the_environment_too() {
+    let (_dir, store) = sled();
+    let out = cmd(&store, &["forget", NUMBER])
+        .env("SMSREPORT_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    check_logs("json", "forget", &text(&out.stderr), 1);
+    let out = cmd(&store, &["forget", NUMBER])
+        .env("SMSREPORT_LOG_FORMAT", "yaml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "an unknown format is bad usage");
 }
