@@ -186,6 +186,9 @@ fn start(
         .and_then(|r| r.split([' ', '"']).next())
         .unwrap_or_else(|| panic!("no startup line: {first:?}"))
         .to_owned();
+    // Answering means serving: SIGTERM is handled from then on (the startup line comes
+    // a moment before).
+    support::wait_healthy(&addr);
     (child, stderr, addr, first)
 }
 
