@@ -75,9 +75,13 @@ pub async fn run(command: Command, store: Arc<dyn Store>, store_url: &str) -> Re
         Command::Export { output } => export(store_arc, &output).await,
         Command::Forget { recipients } => forget(store, &recipients).await,
         Command::Demo => demo(store, store_url).await,
-        Command::Serve(args) => crate::serve::run(args, store_arc).await,
-        Command::Bench { .. } | Command::BenchWorker { .. } => Err(Failure::Other(
-            "bench opens its own stores; main dispatches it before opening one".into(),
+        Command::Serve(args) => crate::serve::run(args, store_arc, store_url).await,
+        Command::Bench { .. }
+        | Command::BenchWorker { .. }
+        | Command::Completions { .. }
+        | Command::Man => Err(Failure::Other(
+            "bench, completions and man need no store; main dispatches them before opening one"
+                .into(),
         )),
     }
 }
@@ -220,6 +224,14 @@ async fn forget(store: &dyn Store, numbers: &[String]) -> Result<u8, Failure> {
     let mut total = Forgotten::default();
     for n in numbers {
         let f = store.forget_number(n).await?;
+        tracing::info!(
+            number = %masked(n),
+            messages = f.messages,
+            contacts = f.contacts,
+            clicks = f.clicks,
+            tracked_links = f.tracked_links,
+            "forgot a person"
+        );
         writeln!(out, "{}: {f}", masked(n))?;
         out.flush()?;
         total.add(&f);

@@ -15,6 +15,7 @@ mod bench;
 mod commands;
 mod failure;
 mod ingest;
+mod logging;
 mod output;
 mod serve;
 mod store_url;
@@ -31,6 +32,12 @@ pub struct Cli {
     /// Where events are kept: sled:PATH, sqlite:PATH or postgres://… (`bench` takes several)
     #[arg(long, global = true, env = "SMSREPORT_STORE", default_value = DEFAULT_STORE, value_name = "URL", action = clap::ArgAction::Append)]
     pub store: Vec<String>,
+
+    /// How log lines are written to standard error: text or json. RUST_LOG filters them
+    /// (e.g. RUST_LOG=debug); without it serve logs info and above, other commands
+    /// warnings and errors only (docs/deploy.md).
+    #[arg(long, global = true, env = "SMSREPORT_LOG_FORMAT", value_enum, default_value_t = logging::LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: logging::LogFormat,
 
     #[command(subcommand)]
     pub command: Command,
@@ -151,6 +158,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Prints a shell completion script for smsreport (e.g. `smsreport completions bash >
+    /// /etc/bash_completion.d/smsreport`).
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Prints smsreport's manual page (roff; `smsreport man | man -l -`).
+    Man,
     /// Measures one store for `bench` in a process of its own.
     #[command(hide = true)]
     BenchWorker {
@@ -241,6 +257,11 @@ pub struct ServeArgs {
     /// answered 429 (0: no limit).
     #[arg(long, env = "SMSREPORT_UNKNOWN_CODES_PER_MINUTE", default_value_t = smsreport_http::DEFAULT_UNKNOWN_CODES_PER_MINUTE, value_name = "N")]
     pub unknown_codes_per_minute: u32,
+    /// Checks the configuration and opens the store (migrating it, as a start would),
+    /// prints what serve would run with, and exits without listening: 0 when all is well,
+    /// else the usual error and exit status.
+    #[arg(long)]
+    pub check: bool,
 }
 
 fn parse_header_bytes(s: &str) -> Result<usize, String> {
@@ -307,8 +328,35 @@ fn one_store(stores: &[String]) -> Result<String, Failure> {
     }
 }
 
+/// `completions` and `man`: generated from the command line's definition.
+fn generated(command: &Command) -> Option<Result<u8, Failure>> {
+    use clap::CommandFactory;
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "smsreport", &mut out);
+            Some(Ok(0))
+        }
+        Command::Man => Some(
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map(|()| 0)
+                .map_err(|e| Failure::io("writing the manual page", e)),
+        ),
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(result) = generated(&cli.command) {
+        return match result {
+            Ok(code) => ExitCode::from(code),
+            Err(failure) => failure.report(),
+        };
+    }
+    let serve = matches!(cli.command, Command::Serve(_));
+    logging::init(cli.log_format, if serve { logging::SERVE } else { "warn" });
     // The service uses every core; a command, one thread.
     let mut builder = if matches!(cli.command, Command::Serve(_)) {
         tokio::runtime::Builder::new_multi_thread()

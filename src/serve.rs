@@ -12,12 +12,15 @@ use crate::failure::Failure;
 use crate::ServeArgs;
 
 /// Listens, serves until SIGTERM or SIGINT, then finishes the requests in flight (for at
-/// most `--shutdown-timeout`).
+/// most `--shutdown-timeout`). Logs one startup line: the store (`store_url`, its
+/// password masked), the listening address, the dashboard's URL and the authentication
+/// that is on. With `--check`, stops before listening: prints that line's facts on
+/// standard output and exits 0.
 ///
 /// Refuses (exit 2) a non-loopback address without `--token`, `--webhook-key` and
 /// `--twilio-auth-token` unless `--insecure`; warns about a short token or key
 /// (docs/security.md).
-pub async fn run(args: ServeArgs, store: Arc<dyn Store>) -> Result<u8, Failure> {
+pub async fn run(args: ServeArgs, store: Arc<dyn Store>, store_url: &str) -> Result<u8, Failure> {
     let empty = |o: &Option<String>, name: &str| -> Result<(), Failure> {
         match o {
             Some(v) if v.is_empty() => Err(Failure::Usage(format!("{name} must not be empty"))),
@@ -82,9 +85,9 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>) -> Result<u8, Failure> 
     ] {
         if let Some(v) = secret {
             if v.chars().count() < 16 {
-                eprintln!(
-                    "smsreport: warning: {name} is shorter than 16 characters and can be \
-                     guessed; use a long random value (docs/security.md)"
+                tracing::warn!(
+                    "{name} is shorter than 16 characters and can be guessed; use a long \
+                     random value (docs/security.md)"
                 );
             }
         }
@@ -96,11 +99,20 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>) -> Result<u8, Failure> 
             )));
         }
     }
-    // The service logs each failed request (its id and whole error) to standard error.
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    let store_shown = crate::store_url::without_password(store_url);
+    let auth = authentication(&args);
+    if args.check {
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.listen));
+        println!(
+            "configuration OK: store {store_shown}, listen {}, dashboard {}/, authentication: {auth}",
+            args.listen,
+            public_url.trim_end_matches('/')
+        );
+        return Ok(0);
+    }
     let listener = tokio::net::TcpListener::bind(&addrs[..])
         .await
         .map_err(|e| Failure::io(format!("cannot listen on {}", args.listen), e))?;
@@ -127,11 +139,37 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>) -> Result<u8, Failure> 
         max_connections: args.max_connections,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
     };
-    eprintln!("smsreport: listening on http://{local} (public URL {public_url})");
+    // The one startup line; the address is parsed from it by tests/support.
+    tracing::info!(
+        store = %store_shown,
+        dashboard = %format!("{}/", public_url.trim_end_matches('/')),
+        authentication = %auth,
+        "listening on http://{local} (public URL {public_url})"
+    );
     let app = smsreport_http::router(store, cfg);
     smsreport_http::serve_with(listener, app, &limits, smsreport_http::shutdown_signal())
         .await
         .map_err(|e| Failure::io("serving HTTP", e))?;
-    eprintln!("smsreport: stopped; every answered request is stored");
+    tracing::info!("stopped; every answered request is stored");
     Ok(0)
+}
+
+/// Which authentication is on, for the startup line (docs/security.md).
+fn authentication(args: &ServeArgs) -> String {
+    let on: Vec<&str> = [
+        (
+            args.token.is_some(),
+            "API bearer token and dashboard password",
+        ),
+        (args.webhook_key.is_some(), "webhook key"),
+        (args.twilio_auth_token.is_some(), "Twilio signature"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect();
+    if on.is_empty() {
+        "none".to_owned()
+    } else {
+        on.join(", ")
+    }
 }

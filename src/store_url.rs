@@ -49,7 +49,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, Failure> {
 /// `url` with the password of its user information, if any, shown as `***`:
 /// `postgress://me:***@db/x`. Without `://`, whatever comes before the last `@` after
 /// the first `:` is masked, so a misspelt URL never shows a password either.
-fn without_password(url: &str) -> String {
+pub fn without_password(url: &str) -> String {
     let start = url.find("://").map_or(0, |i| i + 3);
     let rest = &url[start..];
     let Some(at) = rest.rfind('@') else {

@@ -161,12 +161,12 @@ impl Server {
             .spawn()
             .expect("start serve");
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        // Warnings (a short secret) may come before the address.
+        // Log lines (a warning about a short secret, say) may come before the startup
+        // line; they are shown if it never comes.
         let mut line = String::new();
-        while stderr.read_line(&mut line).unwrap_or(0) > 0
-            && !line.contains("listening on")
-            && line.starts_with("smsreport: warning:")
-        {
+        let mut before = String::new();
+        while stderr.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("listening on") {
+            before.push_str(&line);
             line.clear();
         }
         let Some(addr) = line
@@ -178,7 +178,7 @@ impl Server {
             let _ = stderr.read_to_string(&mut rest);
             let _ = child.kill();
             let _ = child.wait();
-            panic!("serve did not start: {line}{rest}");
+            panic!("serve did not start: {before}{line}{rest}");
         };
         let addr = addr.to_owned();
         // Keep reading standard error so that the server never blocks on it.

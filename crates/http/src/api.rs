@@ -18,7 +18,7 @@ use smsreport_core::tz::Zone;
 use smsreport_core::{Millis, Outcome, Row};
 
 use crate::links;
-use crate::{json_response, now, ApiError, AppState, MAX_REJECTIONS_LISTED};
+use crate::{json_response, now, ApiError, AppState, ErrorBody, MAX_REJECTIONS_LISTED};
 
 /// Lines per store call: a big body is ingested in several durable steps.
 const BATCH_LINES: usize = 2_000;
@@ -63,7 +63,8 @@ pub(crate) fn query(q: &Option<String>) -> Result<Params, ApiError> {
         .map_err(|r| ApiError::bad_request(format!("query: {r}")))
 }
 
-#[derive(Serialize)]
+/// A rejected line: its number (from 1) and why.
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct RejectedLine {
     line: u64,
     reason: String,
@@ -92,8 +93,9 @@ impl std::fmt::Debug for RejectedLine {
     }
 }
 
-#[derive(Serialize)]
-struct IngestAnswer {
+/// What an ingest took.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct IngestAnswer {
     ingested: u64,
     duplicates: u64,
     /// At most [`MAX_REJECTIONS_LISTED`].
@@ -103,6 +105,18 @@ struct IngestAnswer {
 }
 
 /// `POST /v1/events`: NDJSON in; counts and rejected lines out, once durable.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "api",
+    security(("bearer" = [])),
+    request_body(content = String, content_type = "application/x-ndjson", description = "One event per line (docs/events.md); at most --body-limit bytes"),
+    responses(
+        (status = 200, description = "Ingested and durable; bad lines are listed, not refused", body = IngestAnswer),
+        (status = "4XX", description = "The client's mistake; the reason names it", body = ErrorBody),
+        (status = "5XX", description = "A failure of the server, with the request's id", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn events(State(st): State<AppState>, b: Body) -> Result<Response, ApiError> {
     let b = read_body(b, st.cfg.body_limit, st.cfg.body_timeout).await?;
     if let Err(e) = std::str::from_utf8(&b) {
@@ -153,6 +167,17 @@ pub(crate) async fn events(State(st): State<AppState>, b: Body) -> Result<Respon
 }
 
 /// `GET /v1/campaigns`.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns",
+    tag = "api",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The campaigns, newest first: campaign_id, name, created_at, total, delivered, total_clicks", body = Vec<Object>),
+        (status = "4XX", description = "The client's mistake; the reason names it", body = ErrorBody),
+        (status = "5XX", description = "A failure of the server, with the request's id", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn campaigns(State(st): State<AppState>) -> Result<Response, ApiError> {
     Ok(json_response(StatusCode::OK, &st.store.campaigns().await?))
 }
@@ -176,6 +201,27 @@ pub(crate) fn insight_options(q: &Params) -> Result<InsightOptions, ApiError> {
 }
 
 /// `GET /v1/campaigns/{id}/report?format=json|csv&tz=Area/City&as_of=TIME&stale_after_h=H`.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns/{id}/report",
+    tag = "api",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The campaign's id"),
+        ("format" = Option<String>, Query, description = "json (default) or csv"),
+        ("tz" = Option<String>, Query, description = "Clicks per month in this IANA time zone; UTC without it"),
+        ("as_of" = Option<String>, Query, description = "Insights as of this RFC 3339 time (+ written %2B); now without it"),
+        ("stale_after_h" = Option<u32>, Query, description = "Waiting this many hours or more is stale (1 to 8760, default 72)"),
+    ),
+    responses(
+        (status = 200, description = "The report, field for field as docs/rules.md (\"The report\") describes it", content(
+            (Object = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = "4XX", description = "The client's mistake; the reason names it", body = ErrorBody),
+        (status = "5XX", description = "A failure of the server, with the request's id", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn report(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -227,6 +273,28 @@ pub(crate) async fn report(
 }
 
 /// `GET /v1/campaigns/{id}/recipients?status=ROW&limit=N&after=CURSOR`.
+#[utoipa::path(
+    get,
+    path = "/v1/campaigns/{id}/recipients",
+    tag = "api",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The campaign's id"),
+        ("status" = Option<String>, Query, description = "A report row: delivered, sent, queued, undelivered, errors, routing, expired, rejected, other"),
+        ("stale" = Option<bool>, Query, description = "Only messages awaiting a final receipt for stale_after_h hours or more"),
+        ("age" = Option<String>, Query, description = "under_1h, 1h_to_6h, 6h_to_24h, 24h_to_72h or over_72h"),
+        ("country" = Option<String>, Query, description = "A region (KZ), a calling code (+882, written %2B882) or a report row (+882/001)"),
+        ("as_of" = Option<String>, Query, description = "Ages as of this RFC 3339 time; now without it"),
+        ("stale_after_h" = Option<u32>, Query, description = "Waiting this many hours or more is stale (1 to 8760, default 72)"),
+        ("limit" = Option<usize>, Query, description = "Messages per page, 1 to 10000 (default 1000)"),
+        ("after" = Option<String>, Query, description = "The `next` cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of messages (docs/rules.md, \"Recipients drill-down\"): {\"items\": […], \"next\": CURSOR or null}", body = Object),
+        (status = "4XX", description = "The client's mistake; the reason names it", body = ErrorBody),
+        (status = "5XX", description = "A failure of the server, with the request's id", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn recipients(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -297,30 +365,53 @@ pub(crate) fn recipient_filter(q: &Params) -> Result<RecipientFilter, ApiError> 
     .map_err(ApiError::bad_request)
 }
 
+/// The answer of a registration.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MessagesOut {
+    messages: Vec<MessageOut>,
+}
+
+/// The `409` of a registration: an error, the messages refused and those registered.
+#[allow(dead_code)] // Only its schema is used; the answer is built by ApiError::with.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MessagesConflict {
+    error: String,
+    rejected: Vec<MessageRejected>,
+    messages: Vec<MessageOut>,
+}
+
 /// The most messages one registration request may hold.
 pub const MAX_MESSAGES: usize = 10_000;
 
-#[derive(serde::Deserialize)]
-struct MessagesIn {
+/// Messages to register.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub(crate) struct MessagesIn {
     messages: Vec<MessageIn>,
 }
 
-#[derive(serde::Deserialize)]
-struct MessageIn {
+/// One message to register.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub(crate) struct MessageIn {
     message_id: String,
+    /// E.164.
     recipient: String,
+    /// The text; a campaign link in it becomes a tracked link.
     text: String,
+    /// Segments, 1 to 255 (1 when absent).
+    #[schema(value_type = Option<u32>)]
     parts: Option<serde_json::Value>,
 }
 
-#[derive(Serialize)]
-struct MessageOut {
+/// A registered message's text, with tracked links.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MessageOut {
     message_id: String,
     text: String,
 }
 
-#[derive(Serialize)]
-struct MessageRejected {
+/// A message not registered, and why.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MessageRejected {
     message_id: String,
     reason: String,
 }
@@ -332,6 +423,20 @@ struct MessageRejected {
 /// A message the store refuses (its id is already another campaign's or recipient's)
 /// is left out of the answer and the answer is `409`, naming it; the others are
 /// registered. Registering the same message again gives the same short URLs.
+#[utoipa::path(
+    post,
+    path = "/v1/campaigns/{id}/messages",
+    tag = "api",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The campaign's id")),
+    request_body(content = MessagesIn, description = "At most 10000 messages"),
+    responses(
+        (status = 200, description = "Registered; their texts with tracked links", body = MessagesOut),
+        (status = 409, description = "Some messages were not registered (`rejected`); the others were (`messages`)", body = MessagesConflict),
+        (status = "4XX", description = "The client's mistake; the reason names it", body = ErrorBody),
+        (status = "5XX", description = "A failure of the server, with the request's id", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn messages(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -410,7 +515,7 @@ pub(crate) async fn messages(
     if rejected.is_empty() {
         return Ok(json_response(
             StatusCode::OK,
-            &serde_json::json!({ "messages": out }),
+            &MessagesOut { messages: out },
         ));
     }
     let n = rejected.len();
@@ -432,6 +537,17 @@ pub(crate) async fn messages(
 /// streamed a page at a time: nothing is buffered beyond one page. A store failure after
 /// the first bytes ends the body early (the client sees a cut connection, never a
 /// shorter export passed off as whole), and is logged.
+#[utoipa::path(
+    get,
+    path = "/v1/export",
+    tag = "api",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The whole store as NDJSON events (docs/events.md, \"Export\"), streamed; a failure midway cuts the body", content_type = "application/x-ndjson", body = String),
+        (status = "4XX", description = "The client's mistake; the reason names it", body = ErrorBody),
+        (status = "5XX", description = "A failure of the server, with the request's id", body = ErrorBody),
+    ),
+)]
 pub async fn export(State(st): State<AppState>) -> Response {
     use futures_util::stream;
     use smsreport_core::export::Export;
@@ -444,7 +560,7 @@ pub async fn export(State(st): State<AppState>) -> Response {
                 None
             }
             Err(e) => {
-                tracing::error!(error = %smsreport_core::causes::with_causes(&e), "export failed midway");
+                tracing::error!(error = %crate::redact::mask_numbers(&smsreport_core::causes::with_causes(&e)), "export failed midway");
                 Some((Err(std::io::Error::other(e)), None))
             }
         }
@@ -462,6 +578,18 @@ pub async fn export(State(st): State<AppState>) -> Response {
 /// `DELETE /v1/recipients/{E164}`: forgets a person (docs/rules.md, "Forgetting a
 /// person") and answers what changed: `{"messages", "contacts", "clicks",
 /// "tracked_links"}`, all 0 for a number the store does not hold. Not E.164: `400`.
+#[utoipa::path(
+    delete,
+    path = "/v1/recipients/{number}",
+    tag = "api",
+    security(("bearer" = [])),
+    params(("number" = String, Path, description = "An E.164 number, + written %2B")),
+    responses(
+        (status = 200, description = "What changed (docs/rules.md, \"Forgetting a person\"): {\"messages\", \"contacts\", \"clicks\", \"tracked_links\"}, all 0 for a number the store does not hold", body = Object),
+        (status = "4XX", description = "The client's mistake; the reason names it", body = ErrorBody),
+        (status = "5XX", description = "A failure of the server, with the request's id", body = ErrorBody),
+    ),
+)]
 pub async fn forget(
     State(st): State<AppState>,
     Path(number): Path<String>,

@@ -31,8 +31,8 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
+use routes::Routes;
 use smsreport_core::{Millis, Store, StoreError};
 
 mod api;
@@ -40,7 +40,10 @@ pub mod auth;
 pub mod dashboard;
 mod links;
 pub mod metrics;
+pub mod openapi;
 mod ratelimit;
+pub mod redact;
+mod routes;
 mod server;
 mod webhooks;
 
@@ -154,7 +157,24 @@ pub(crate) struct AppState {
 }
 
 /// The service's routes over `store`.
-pub fn router(store: Arc<dyn Store>, mut cfg: Config) -> Router {
+pub fn router(store: Arc<dyn Store>, cfg: Config) -> Router {
+    build(store, cfg).0
+}
+
+/// The (method, path template) of every route [`router`] has (axum also answers `HEAD`
+/// on each `GET` route). The OpenAPI document ([`openapi`]) describes each one.
+pub fn routes() -> Vec<(axum::http::Method, &'static str)> {
+    let store: Arc<dyn Store> = Arc::new(smsreport_core::mem::MemStore::default());
+    build(store, Config::new("")).1
+}
+
+fn build(
+    store: Arc<dyn Store>,
+    mut cfg: Config,
+) -> (Router, Vec<(axum::http::Method, &'static str)>) {
+    use axum::http::Method;
+    const GET: Method = Method::GET;
+    const POST: Method = Method::POST;
     cfg.public_url = cfg.public_url.trim_end_matches('/').to_owned();
     let body_limit = cfg.body_limit;
     let state = AppState {
@@ -164,55 +184,49 @@ pub fn router(store: Arc<dyn Store>, mut cfg: Config) -> Router {
         cfg: Arc::new(cfg),
         metrics: Arc::new(metrics::Metrics::default()),
     };
-    let api = Router::new()
-        .route("/v1/events", post(api::events))
-        .route("/v1/campaigns", get(api::campaigns))
-        .route("/v1/campaigns/{id}/report", get(api::report))
-        .route("/v1/campaigns/{id}/recipients", get(api::recipients))
-        .route("/v1/campaigns/{id}/messages", post(api::messages))
-        .route("/v1/export", get(api::export))
-        .route(
-            "/v1/recipients/{number}",
-            axum::routing::delete(api::forget),
-        )
-        .route_layer(middleware::from_fn_with_state(
+    let limit_auth = |r: Router<AppState>| {
+        r.route_layer(middleware::from_fn_with_state(
             state.clone(),
-            auth::require_bearer,
+            ratelimit::limit_auth_failures,
         ))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            ratelimit::limit_auth_failures,
-        ));
-    let webhooks = Router::new()
-        .route("/v1/webhooks/twilio", post(webhooks::twilio))
-        .route(
-            "/v1/webhooks/kannel",
-            get(webhooks::kannel).post(webhooks::kannel),
-        )
-        .route("/v1/webhooks/jasmin", post(webhooks::jasmin))
-        .route("/v1/webhooks/smpp", post(webhooks::smpp))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            ratelimit::limit_auth_failures,
-        ));
-    let open = Router::new()
-        .route("/c/{code}", get(links::click).head(links::click_head))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::handler));
-    let dashboard = dashboard::routes(&state).route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        ratelimit::limit_auth_failures,
-    ));
-    Router::new()
-        .merge(api)
-        .merge(webhooks)
-        .merge(open)
-        .merge(dashboard)
+    };
+    let api = Routes::new()
+        .add("/v1/events", &[POST], api::events)
+        .add("/v1/campaigns", &[GET], api::campaigns)
+        .add("/v1/campaigns/{id}/report", &[GET], api::report)
+        .add("/v1/campaigns/{id}/recipients", &[GET], api::recipients)
+        .add("/v1/campaigns/{id}/messages", &[POST], api::messages)
+        .add("/v1/export", &[GET], api::export)
+        .add("/v1/recipients/{number}", &[Method::DELETE], api::forget)
+        .map(|r| {
+            r.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_bearer,
+            ))
+        })
+        .map(limit_auth);
+    let webhooks = Routes::new()
+        .add("/v1/webhooks/twilio", &[POST], webhooks::twilio)
+        .add("/v1/webhooks/kannel", &[GET, POST], webhooks::kannel)
+        .add("/v1/webhooks/jasmin", &[POST], webhooks::jasmin)
+        .add("/v1/webhooks/smpp", &[POST], webhooks::smpp)
+        .map(limit_auth);
+    let open = Routes::new()
+        .add("/c/{code}", &[GET], links::click)
+        .add("/c/{code}", &[Method::HEAD], links::click_head)
+        .add("/healthz", &[GET], healthz)
+        .add("/readyz", &[GET], readyz)
+        .add("/metrics", &[GET], metrics::handler)
+        .add("/openapi.json", &[GET], openapi::handler);
+    let dashboard = dashboard::routes(&state).map(limit_auth);
+    let all = api.merge(webhooks).merge(open).merge(dashboard);
+    let router = all
+        .router
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .with_state(state)
+        .with_state(state);
+    (router, all.list)
 }
 
 /// Serves `app` on `listener` with the default [`ConnLimits`] until `shutdown`
@@ -361,10 +375,29 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Every error answer's body: `{"error": "…"}`, with `request_id` on a `5xx`, and, on
+/// some answers, more members (`rejected`, `rejected_count`, `ingested_before_failure`,
+/// `duplicates_before_failure`, `messages`).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What is wrong; a client's mistake names the field.
+    error: String,
+    /// The request's id (its `x-request-id`), on a `5xx`; the log has the whole error
+    /// under it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = self.extra.unwrap_or_default();
-        body.insert("error".into(), self.message.into());
+        let body = ErrorBody {
+            error: self.message,
+            request_id: None,
+            extra: self.extra.unwrap_or_default(),
+        };
         let mut resp = json_response(self.status, &body);
         if self.store_failure {
             resp.extensions_mut().insert(StoreFailure);
@@ -401,10 +434,33 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such route")
 }
 
+/// The body of `/healthz` and `/readyz`.
+#[allow(dead_code)] // Only its schema is used.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Status {
+    /// `ok` or `ready`.
+    status: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "Alive: {\"status\": \"ok\"}", body = Status)),
+)]
 async fn healthz() -> Response {
     json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The store answered: {\"status\": \"ready\"}", body = Status),
+        (status = 503, description = "The store did not answer within 5 s", body = ErrorBody),
+    ),
+)]
 async fn readyz(State(st): State<AppState>) -> Response {
     match tokio::time::timeout(Duration::from_secs(5), st.store.resolve_link("readyz")).await {
         Ok(Ok(_)) => json_response(StatusCode::OK, &serde_json::json!({"status": "ready"})),
@@ -444,6 +500,7 @@ async fn observe(State(st): State<AppState>, mut req: Request, next: Next) -> Re
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
     let method = req.method().clone();
+    let started = std::time::Instant::now();
     let id = RequestId::new();
     req.extensions_mut().insert(id.clone());
     // No store keeps a NUL character alike (PostgreSQL refuses it): a path that holds
@@ -474,7 +531,7 @@ async fn observe(State(st): State<AppState>, mut req: Request, next: Next) -> Re
             %method,
             route = %route,
             status = status.as_u16(),
-            error = detail.as_deref().unwrap_or("(no detail)"),
+            error = %redact::mask_numbers(detail.as_deref().unwrap_or("(no detail)")),
             "request failed"
         );
     } else if status.is_client_error() {
@@ -520,6 +577,7 @@ async fn observe(State(st): State<AppState>, mut req: Request, next: Next) -> Re
         method.as_str(),
         status.as_u16(),
         resp.extensions().get::<StoreFailure>().is_some(),
+        started.elapsed().as_secs_f64(),
     );
     resp
 }

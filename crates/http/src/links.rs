@@ -206,6 +206,18 @@ fn redirect(url: &str) -> Response {
 /// `GET /c/{code}`: records the click and redirects to the link's URL. The click is
 /// recorded before the answer; if the store fails to record it, the visitor is still
 /// sent on (the failure is counted in the metrics and logged).
+#[utoipa::path(
+    get,
+    path = "/c/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "A tracked link's code: 8 base62 characters")),
+    responses(
+        (status = 302, description = "To the link's URL as registered; the click is recorded first", headers(("location" = String))),
+        (status = 404, description = "No such code", body = crate::ErrorBody),
+        (status = 429, description = "Too many unknown codes from this address", body = crate::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = crate::ErrorBody),
+    ),
+)]
 pub(crate) async fn click(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -239,7 +251,7 @@ pub(crate) async fn click(
             st.metrics.store_error();
             tracing::error!(
                 code = %code,
-                error = %smsreport_core::causes::with_causes(&e),
+                error = %crate::redact::mask_numbers(&smsreport_core::causes::with_causes(&e)),
                 "a click was not recorded"
             );
         }
@@ -248,6 +260,16 @@ pub(crate) async fn click(
 }
 
 /// `HEAD /c/{code}`: the same answer, nothing recorded.
+#[utoipa::path(
+    head,
+    path = "/c/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "A tracked link's code")),
+    responses(
+        (status = 302, description = "As GET, nothing recorded", headers(("location" = String))),
+        (status = 404, description = "No such code"),
+    ),
+)]
 pub(crate) async fn click_head(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,

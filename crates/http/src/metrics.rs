@@ -1,13 +1,17 @@
-//! Prometheus metrics, in the text exposition format (version 0.0.4), kept by hand.
+//! Prometheus metrics, kept by the `metrics` crate and written in the text exposition
+//! format (version 0.0.4) by `metrics-exporter-prometheus`.
+//!
+//! Each router has a recorder of its own (none is installed process-wide), so two
+//! services in one process — the tests start many — count apart. Every label is bounded
+//! (docs/security.md).
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use metrics::{Counter, Gauge, Key, Label, Metadata, Recorder, Unit};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use smsreport_core::engine::Quality;
 use smsreport_core::ingest::Summary;
 use smsreport_core::report::CampaignTotals;
@@ -15,48 +19,212 @@ use smsreport_core::Outcome;
 
 use crate::AppState;
 
-/// The service's counters.
-#[derive(Debug, Default)]
+/// Every metric the service exposes: (name, help). The names are part of the README's
+/// "Metrics"; none may change.
+const REQUESTS: &str = "smsreport_http_requests_total";
+const DURATION: &str = "smsreport_http_request_duration_seconds";
+const EVENTS: &str = "smsreport_events_total";
+const CALLBACKS: &str = "smsreport_gateway_callbacks_total";
+const REJECTED: &str = "smsreport_gateway_rejected_total";
+const CLICKS: &str = "smsreport_clicks_total";
+const CONNECTIONS: &str = "smsreport_http_connections";
+const STORE_ERRORS: &str = "smsreport_store_errors_total";
+
+/// The buckets of the request latency histogram, in seconds: from a cached answer to a
+/// big ingest.
+const DURATION_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Latencies are drained from the recorder's buffers into the histogram's buckets every
+/// this many requests (and at each scrape), so memory stays bounded without a scraper.
+const UPKEEP_EVERY: u64 = 1024;
+
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// One series per campaign, read from the store's totals at each scrape (docs/rules.md,
+/// "Data quality"). A new per-campaign figure is one more entry in [`CAMPAIGN_SERIES`].
+struct CampaignSeries {
+    /// The metric's name.
+    name: &'static str,
+    help: &'static str,
+    /// The label that tells a campaign's series apart (beside `campaign`).
+    label: &'static str,
+    /// The campaign's (label value, count) pairs.
+    values: fn(&CampaignTotals) -> Vec<(&'static str, u64)>,
+}
+
+const CAMPAIGN_SERIES: &[CampaignSeries] = &[CampaignSeries {
+    name: "smsreport_campaign_callbacks_total",
+    help: "Gateway callbacks for a campaign's messages that were duplicates, or came after \
+           a final status (late).",
+    label: "kind",
+    values: |t| {
+        Quality::ALL
+            .iter()
+            .map(|q| {
+                let n = t.counters.quality.get(q).copied().unwrap_or(0);
+                (q.as_str(), u64::try_from(n).unwrap_or(0))
+            })
+            .collect()
+    },
+}];
+
+/// The service's metrics.
 pub struct Metrics {
-    /// (route, method, status) → requests.
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    ingested: AtomicU64,
-    duplicates: AtomicU64,
-    rejected: AtomicU64,
-    /// gateway → callbacks (lines, for SMPP) by outcome: ingested, duplicate, rejected.
-    callbacks: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    /// (gateway, the field a rejection names) → rejected callbacks.
-    rejected_callbacks: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    clicks: AtomicU64,
-    store_errors: AtomicU64,
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    ingested: Counter,
+    duplicates: Counter,
+    rejected: Counter,
+    clicks: Counter,
+    store_errors: Counter,
+    connections: Gauge,
+    requests_seen: AtomicU64,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+/// A request's method as a label: one of the nine standard ones, else `other`.
+fn method_label(method: &str) -> &'static str {
+    const METHODS: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    METHODS
+        .into_iter()
+        .find(|m| *m == method)
+        .unwrap_or("other")
 }
 
 impl Metrics {
-    /// Counts one answered request. Every label is bounded (docs/security.md): a method
-    /// that is not a standard one is `other`, and `route` is a route's template or
-    /// `unmatched`, never a client's path.
-    pub(crate) fn request(&self, route: &str, method: &str, status: u16, store_failure: bool) {
-        const METHODS: [&str; 9] = [
-            "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
-        ];
-        let method = METHODS
-            .into_iter()
-            .find(|m| *m == method)
-            .unwrap_or("other");
-        if let Ok(mut m) = self.requests.lock() {
-            *m.entry((route.to_owned(), method.to_owned(), status))
-                .or_default() += 1;
+    /// A recorder of its own, with every metric described and the fixed series at 0.
+    pub fn new() -> Metrics {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(DURATION.to_owned()),
+                &DURATION_BUCKETS,
+            )
+            .map(PrometheusBuilder::build_recorder)
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        for (name, help) in [
+            (
+                REQUESTS,
+                "HTTP requests answered, by route, method and status.",
+            ),
+            (EVENTS, "Events received over HTTP, by outcome."),
+            (
+                CALLBACKS,
+                "Gateway callbacks (SMPP: receipts), by gateway and outcome.",
+            ),
+            (
+                REJECTED,
+                "Gateway callbacks rejected, by gateway and the field that decided.",
+            ),
+            (CLICKS, "Clicks on tracked links recorded."),
+            (STORE_ERRORS, "Store operations that failed."),
+        ] {
+            recorder.describe_counter(name.into(), None, help.into());
         }
+        for s in CAMPAIGN_SERIES {
+            recorder.describe_counter(s.name.into(), None, s.help.into());
+        }
+        recorder.describe_gauge(CONNECTIONS.into(), None, "Connections open now.".into());
+        recorder.describe_histogram(
+            DURATION.into(),
+            Some(Unit::Seconds),
+            "Time from a request's arrival to its answer's head, by route and method.".into(),
+        );
+        let counter = |name: &'static str, labels: Vec<Label>| {
+            recorder.register_counter(&Key::from_parts(name, labels), &METADATA)
+        };
+        let outcome = |o: &'static str| counter(EVENTS, vec![Label::new("outcome", o)]);
+        let m = Metrics {
+            ingested: outcome("ingested"),
+            duplicates: outcome("duplicate"),
+            rejected: outcome("rejected"),
+            clicks: counter(CLICKS, vec![]),
+            store_errors: counter(STORE_ERRORS, vec![]),
+            connections: recorder.register_gauge(&Key::from_name(CONNECTIONS), &METADATA),
+            requests_seen: AtomicU64::new(0),
+            handle,
+            recorder,
+        };
+        // Present at 0 from the start.
+        for c in [
+            &m.ingested,
+            &m.duplicates,
+            &m.rejected,
+            &m.clicks,
+            &m.store_errors,
+        ] {
+            c.increment(0);
+        }
+        m
+    }
+
+    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    /// Counts one answered request and how long it took. Every label is bounded
+    /// (docs/security.md): a method that is not a standard one is `other`, and `route`
+    /// is a route's template or `unmatched`, never a client's path.
+    pub(crate) fn request(
+        &self,
+        route: &str,
+        method: &str,
+        status: u16,
+        store_failure: bool,
+        seconds: f64,
+    ) {
+        let method = method_label(method);
+        self.counter(
+            REQUESTS,
+            vec![
+                Label::new("route", route.to_owned()),
+                Label::new("method", method),
+                Label::new("status", status.to_string()),
+            ],
+        )
+        .increment(1);
+        self.recorder
+            .register_histogram(
+                &Key::from_parts(
+                    DURATION,
+                    vec![
+                        Label::new("route", route.to_owned()),
+                        Label::new("method", method),
+                    ],
+                ),
+                &METADATA,
+            )
+            .record(seconds);
         if store_failure {
-            self.store_errors.fetch_add(1, Ordering::Relaxed);
+            self.store_errors.increment(1);
+        }
+        if self.requests_seen.fetch_add(1, Ordering::Relaxed) % UPKEEP_EVERY == UPKEEP_EVERY - 1 {
+            self.handle.run_upkeep();
         }
     }
 
     /// Counts the outcomes of an ingest.
     pub(crate) fn events(&self, s: &Summary) {
-        self.ingested.fetch_add(s.ingested, Ordering::Relaxed);
-        self.duplicates.fetch_add(s.duplicates, Ordering::Relaxed);
-        self.rejected.fetch_add(s.rejected, Ordering::Relaxed);
+        self.ingested.increment(s.ingested);
+        self.duplicates.increment(s.duplicates);
+        self.rejected.increment(s.rejected);
     }
 
     /// Counts one gateway callback's outcome.
@@ -66,100 +234,64 @@ impl Metrics {
             Outcome::Duplicate => "duplicate",
             Outcome::Rejected(_) => "rejected",
         };
-        if let Ok(mut m) = self.callbacks.lock() {
-            *m.entry((gateway, outcome)).or_default() += 1;
-        }
+        self.counter(
+            CALLBACKS,
+            vec![
+                Label::new("gateway", gateway),
+                Label::new("outcome", outcome),
+            ],
+        )
+        .increment(1);
         if let Outcome::Rejected(r) = o {
-            if let Ok(mut m) = self.rejected_callbacks.lock() {
-                *m.entry((gateway, reason_label(&r.reason))).or_default() += 1;
-            }
+            self.counter(
+                REJECTED,
+                vec![
+                    Label::new("gateway", gateway),
+                    Label::new("reason", reason_label(&r.reason)),
+                ],
+            )
+            .increment(1);
         }
     }
 
     /// Counts a recorded click.
     pub(crate) fn click(&self) {
-        self.clicks.fetch_add(1, Ordering::Relaxed);
+        self.clicks.increment(1);
     }
 
     /// Counts a store failure that did not make a request fail (a click not recorded).
     pub(crate) fn store_error(&self) {
-        self.store_errors.fetch_add(1, Ordering::Relaxed);
+        self.store_errors.increment(1);
+    }
+
+    /// Sets each campaign's series of [`CAMPAIGN_SERIES`] from the store's totals; a
+    /// campaign whose figures of a series are all 0 has none.
+    fn campaigns(&self, all: &[CampaignTotals]) {
+        for s in CAMPAIGN_SERIES {
+            for t in all {
+                let values = (s.values)(t);
+                if values.iter().all(|(_, n)| *n == 0) {
+                    continue;
+                }
+                for (value, n) in values {
+                    self.counter(
+                        s.name,
+                        vec![
+                            Label::new("campaign", t.def.campaign_id.clone()),
+                            Label::new(s.label, value),
+                        ],
+                    )
+                    .absolute(n);
+                }
+            }
+        }
     }
 
     /// The text exposition.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP smsreport_http_requests_total HTTP requests answered, by route, method and status.\n");
-        out.push_str("# TYPE smsreport_http_requests_total counter\n");
-        if let Ok(m) = self.requests.lock() {
-            for ((route, method, status), n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "smsreport_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {n}",
-                    escape(route),
-                    escape(method)
-                );
-            }
-        }
-        out.push_str("# HELP smsreport_events_total Events received over HTTP, by outcome.\n");
-        out.push_str("# TYPE smsreport_events_total counter\n");
-        for (outcome, v) in [
-            ("ingested", &self.ingested),
-            ("duplicate", &self.duplicates),
-            ("rejected", &self.rejected),
-        ] {
-            let _ = writeln!(
-                out,
-                "smsreport_events_total{{outcome=\"{outcome}\"}} {}",
-                v.load(Ordering::Relaxed)
-            );
-        }
-        out.push_str(
-            "# HELP smsreport_gateway_callbacks_total Gateway callbacks (SMPP: receipts), by gateway and outcome.\n",
-        );
-        out.push_str("# TYPE smsreport_gateway_callbacks_total counter\n");
-        if let Ok(m) = self.callbacks.lock() {
-            for ((gateway, outcome), n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "smsreport_gateway_callbacks_total{{gateway=\"{gateway}\",outcome=\"{outcome}\"}} {n}"
-                );
-            }
-        }
-        out.push_str(
-            "# HELP smsreport_gateway_rejected_total Gateway callbacks rejected, by gateway and the field that decided.\n",
-        );
-        out.push_str("# TYPE smsreport_gateway_rejected_total counter\n");
-        if let Ok(m) = self.rejected_callbacks.lock() {
-            for ((gateway, reason), n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "smsreport_gateway_rejected_total{{gateway=\"{gateway}\",reason=\"{reason}\"}} {n}"
-                );
-            }
-        }
-        out.push_str("# HELP smsreport_clicks_total Clicks on tracked links recorded.\n");
-        out.push_str("# TYPE smsreport_clicks_total counter\n");
-        let _ = writeln!(
-            out,
-            "smsreport_clicks_total {}",
-            self.clicks.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP smsreport_http_connections Connections open now.\n");
-        out.push_str("# TYPE smsreport_http_connections gauge\n");
-        let _ = writeln!(
-            out,
-            "smsreport_http_connections {}",
-            crate::server::OPEN_CONNECTIONS.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP smsreport_store_errors_total Store operations that failed.\n");
-        out.push_str("# TYPE smsreport_store_errors_total counter\n");
-        let _ = writeln!(
-            out,
-            "smsreport_store_errors_total {}",
-            self.store_errors.load(Ordering::Relaxed)
-        );
-        out
+        self.connections
+            .set(crate::server::OPEN_CONNECTIONS.load(Ordering::Relaxed) as f64);
+        self.handle.render()
     }
 }
 
@@ -189,44 +321,18 @@ fn reason_label(reason: &str) -> &'static str {
         .unwrap_or("other")
 }
 
-/// The data-quality counters of each campaign (docs/rules.md, "Data quality"), from
-/// the store.
-fn render_quality(all: &mut [CampaignTotals]) -> String {
-    all.sort_by(|a, b| a.def.campaign_id.cmp(&b.def.campaign_id));
-    let mut out = String::from(
-        "# HELP smsreport_campaign_callbacks_total Gateway callbacks for a campaign's messages that were duplicates, or came after a final status (late).\n\
-         # TYPE smsreport_campaign_callbacks_total counter\n",
-    );
-    for t in all.iter() {
-        if t.counters.quality.values().all(|v| *v == 0) {
-            continue;
-        }
-        for q in Quality::ALL {
-            let _ = writeln!(
-                out,
-                "smsreport_campaign_callbacks_total{{campaign=\"{}\",kind=\"{}\"}} {}",
-                escape(&t.def.campaign_id),
-                q.as_str(),
-                t.counters.quality.get(&q).copied().unwrap_or(0)
-            );
-        }
-    }
-    out
-}
-
-/// A label value escaped as the exposition format says.
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// `GET /metrics`: the service's counters, then each campaign's data-quality counters
-/// (left out when the store cannot be read; `/readyz` tells that).
+/// `GET /metrics`: the service's metrics, with each campaign's data-quality counters
+/// read from the store (left as they were when the store cannot be read; `/readyz`
+/// tells that).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4 (README.md, \"Metrics\")", content_type = "text/plain", body = String)),
+)]
 pub(crate) async fn handler(State(st): State<AppState>) -> Response {
-    let mut text = st.metrics.render();
-    if let Ok(mut all) = st.store.all_totals().await {
-        text.push_str(&render_quality(&mut all));
+    if let Ok(all) = st.store.all_totals().await {
+        st.metrics.campaigns(&all);
     }
     (
         StatusCode::OK,
@@ -234,7 +340,7 @@ pub(crate) async fn handler(State(st): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        text,
+        st.metrics.render(),
     )
         .into_response()
 }

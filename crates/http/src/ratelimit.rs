@@ -132,7 +132,7 @@ pub(crate) async fn limit_auth_failures(
         st.auth_failures.failed(ip);
         tracing::warn!(
             client = %ip.map_or_else(|| "unknown".to_owned(), |i| i.to_string()),
-            path = %path.chars().take(200).collect::<String>(),
+            path = %crate::redact::mask_numbers(&path.chars().take(200).collect::<String>()),
             status = resp.status().as_u16(),
             "authentication failed"
         );

@@ -19,7 +19,16 @@ use smsreport_core::{Outcome, Rejection};
 
 use crate::api::{query, read_body, Rejections};
 use crate::auth::{ct_eq, twilio_request_ok};
-use crate::{json_response, now, ApiError, AppState};
+use crate::redact::mask_numbers;
+use crate::{json_response, now, ApiError, AppState, ErrorBody};
+
+/// The counts of a callback's answer.
+#[allow(dead_code)] // Only its schema is used: `counts` writes the answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct CallbackAnswer {
+    ingested: u64,
+    duplicates: u64,
+}
 
 /// Checks `?key=` when a webhook key is configured: `403` without the right one.
 fn check_key(st: &AppState, q: &Params) -> Result<(), ApiError> {
@@ -65,15 +74,35 @@ fn form(b: &Bytes) -> Result<Params, ApiError> {
     Params::parse(text).map_err(|r| ApiError::bad_request(r.reason))
 }
 
-/// Ingests one callback; the outcome, or the answer for a rejected one.
+/// Logs a rejected callback at `INFO`: the gateway, the reason and the callback's fields,
+/// every phone number masked (`+371******01`; docs/security.md, "Logs").
+fn log_rejected(gateway: &str, reason: &str, fields: &Params) {
+    let fields: Vec<String> = fields
+        .0
+        .iter()
+        .filter(|(k, _)| k != "key")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    tracing::info!(
+        gateway,
+        reason = %mask_numbers(reason),
+        fields = %mask_numbers(&fields.join("&")),
+        "callback rejected"
+    );
+}
+
+/// Ingests one callback (whose fields are `fields`); the outcome, or the answer for a
+/// rejected one.
 async fn ingest_one(
     st: &AppState,
     gateway: &'static str,
+    fields: &Params,
     parsed: Result<Callback, Rejection>,
     campaign_id: Option<String>,
 ) -> Result<Outcome, ApiError> {
     let callback = parsed.map_err(|r| {
         st.metrics.callback(gateway, &Outcome::Rejected(r.clone()));
+        log_rejected(gateway, &r.reason, fields);
         ApiError::bad_request(r.reason)
     })?;
     let parsed = Parsed {
@@ -85,6 +114,9 @@ async fn ingest_one(
         .pop()
         .unwrap_or(Outcome::Duplicate);
     st.metrics.callback(gateway, &outcome);
+    if let Outcome::Rejected(r) = &outcome {
+        log_rejected(gateway, &r.reason, fields);
+    }
     match outcome {
         // `?campaign_id=` names no campaign: core rejected the callback before storing
         // anything of it.
@@ -130,6 +162,23 @@ fn json_form(b: &Bytes) -> Result<Params, ApiError> {
 /// `--twilio-auth-token` is set (`403` for a missing or wrong `X-Twilio-Signature`;
 /// checked as Twilio's libraries do, with and without the URL's port, and a JSON body by
 /// its `bodySHA256`).
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/twilio",
+    tag = "webhooks",
+    security((), ("twilio_signature" = [])),
+    params(("campaign_id" = Option<String>, Query, description = "Registers a message not yet known in this campaign (a campaign that does not exist: 404)"),
+        ("region" = Option<String>, Query, description = "Reads national recipients as numbers of this region (ISO 3166-1 alpha-2); --default-region without it"),),
+    request_body(description = "A Twilio status callback (MessageSid, MessageStatus, ErrorCode, To, …), at most --webhook-body-limit bytes", content(
+        (Object = "application/x-www-form-urlencoded"),
+        (Object = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Stored (or a duplicate)", body = CallbackAnswer),
+        (status = "4XX", description = "The client's mistake; the reason names it", body = ErrorBody),
+        (status = "5XX", description = "A failure of the server (503: retry), with the request's id", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn twilio(
     State(st): State<AppState>,
     uri: Uri,
@@ -176,6 +225,7 @@ pub(crate) async fn twilio(
     let o = ingest_one(
         &st,
         "twilio",
+        &fields,
         gateway::twilio(&fields, received, region(&st, &q)?),
         campaign_id(&q)?,
     )
@@ -185,6 +235,28 @@ pub(crate) async fn twilio(
 
 /// `GET` or `POST /v1/webhooks/kannel`: a DLR, parameters in the query (and, for `POST`,
 /// a form body).
+#[utoipa::path(
+    method(get, post),
+    path = "/v1/webhooks/kannel",
+    tag = "webhooks",
+    security((), ("webhook_key" = [])),
+    params(
+        ("key" = Option<String>, Query, description = "The --webhook-key, when one is set (else 403)"),
+        ("campaign_id" = Option<String>, Query, description = "Registers a message not yet known in this campaign (a campaign that does not exist: 404)"),
+        ("region" = Option<String>, Query, description = "Reads national recipients as numbers of this region (ISO 3166-1 alpha-2); --default-region without it"),
+        ("id" = Option<String>, Query, description = "The message id"),
+        ("type" = Option<String>, Query, description = "Kannel's DLR type (%d)"),
+        ("reply" = Option<String>, Query, description = "The SMSC's receipt (%A)"),
+        ("to" = Option<String>, Query, description = "The recipient (%p)"),
+        ("ts" = Option<String>, Query, description = "The time, Unix seconds (%T)"),
+    ),
+    request_body(description = "POST: the same parameters as a form", content = Object, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Stored (or a duplicate)", body = CallbackAnswer),
+        (status = "4XX", description = "The client's mistake; the reason names it", body = ErrorBody),
+        (status = "5XX", description = "A failure of the server (503: retry), with the request's id", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn kannel(
     State(st): State<AppState>,
     method: Method,
@@ -202,6 +274,7 @@ pub(crate) async fn kannel(
     let o = ingest_one(
         &st,
         "kannel",
+        &params,
         gateway::kannel(&params, received, region(&st, &q)?),
         campaign_id(&q)?,
     )
@@ -211,6 +284,22 @@ pub(crate) async fn kannel(
 
 /// `POST /v1/webhooks/jasmin`: an HTTP DLR; answers `ACK/Jasmin` to every DLR taken, a
 /// duplicate too (Jasmin retries otherwise).
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/jasmin",
+    tag = "webhooks",
+    security((), ("webhook_key" = [])),
+    params(
+        ("key" = Option<String>, Query, description = "The --webhook-key, when one is set (else 403)"),
+        ("campaign_id" = Option<String>, Query, description = "Registers a message not yet known in this campaign"),
+    ),
+    request_body(description = "A Jasmin HTTP DLR (id, level, message_status, donedate, err)", content = Object, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Stored (or a duplicate): `ACK/Jasmin`, so Jasmin does not retry", content_type = "text/plain", body = String),
+        (status = "4XX", description = "The client's mistake; the reason names it", body = ErrorBody),
+        (status = "5XX", description = "A failure of the server (503: retry), with the request's id", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn jasmin(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -224,6 +313,7 @@ pub(crate) async fn jasmin(
     ingest_one(
         &st,
         "jasmin",
+        &fields,
         gateway::jasmin(&fields, received),
         campaign_id(&q)?,
     )
@@ -242,6 +332,19 @@ pub(crate) async fn jasmin(
 /// `POST /v1/webhooks/smpp`: one SMPP delivery receipt per line. Answers like
 /// `/v1/events` (`{"ingested", "duplicates", "rejected": [{"line", "reason"}]}`); `400`
 /// when no line was taken (an empty body, or every line rejected).
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/smpp",
+    tag = "webhooks",
+    security((), ("webhook_key" = [])),
+    params(("key" = Option<String>, Query, description = "The --webhook-key, when one is set (else 403)"),),
+    request_body(description = "SMPP delivery receipt texts, one per line, at most --smpp-body-limit bytes", content = String, content_type = "text/plain"),
+    responses(
+        (status = 200, description = "The receipts taken; bad lines are listed", body = crate::api::IngestAnswer),
+        (status = "4XX", description = "The client's mistake; the reason names it", body = ErrorBody),
+        (status = "5XX", description = "A failure of the server (503: retry), with the request's id", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn smpp(
     State(st): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -270,6 +373,12 @@ pub(crate) async fn smpp(
         s.add(&o.outcome);
         st.metrics.callback("smpp", &o.outcome);
         if let Outcome::Rejected(r) = o.outcome {
+            tracing::info!(
+                gateway = "smpp",
+                line = o.line.number,
+                reason = %mask_numbers(&r.reason),
+                "callback rejected"
+            );
             first_reason.get_or_insert_with(|| r.reason.clone());
             rejected.push(o.line.number, r.reason);
         }

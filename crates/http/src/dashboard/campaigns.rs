@@ -15,7 +15,19 @@ fn date(t: &Option<String>) -> &str {
 // ---------------------------------------------------------------------------------
 // GET /
 
-pub(super) async fn campaigns_page(State(st): State<AppState>) -> PageResult {
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "dashboard",
+    security((), ("basic" = [])),
+    responses(
+        (status = 200, description = "The campaigns, newest first (README.md, \"Dashboard\")", content_type = "text/html", body = String),
+        (status = 401, description = "No or a wrong password (with a WWW-Authenticate challenge)", content_type = "text/html", body = String),
+        (status = "4XX", description = "An error page", content_type = "text/html", body = String),
+        (status = "5XX", description = "An error page with the request's id", content_type = "text/html", body = String),
+    ),
+)]
+pub(crate) async fn campaigns_page(State(st): State<AppState>) -> PageResult {
     let list = st.store.campaigns().await?;
     let body = html! {
         h1 { "Campaigns" }

@@ -17,23 +17,22 @@
 //! switcher), `recipients.rs` (the drill-down and its CSV); this file holds the routes,
 //! the layout, errors as pages and the helpers the pages share.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use maud::{html, Markup, DOCTYPE};
 use smsreport_core::report::Report;
 use smsreport_core::tz::Zone;
 use smsreport_core::{Row, StoreError};
 
+use crate::routes::Routes;
 use crate::{ApiError, AppState, StoreFailure};
 
-mod campaigns;
+pub(crate) mod campaigns;
 pub mod chart;
 pub mod format;
-mod recipients;
-mod report;
+pub(crate) mod recipients;
+pub(crate) mod report;
 
 use format::{enc, group};
 use smsreport_core::report::percent as pct;
@@ -68,23 +67,28 @@ pub const PAGE: usize = 50;
 pub const MAX_PAGE: usize = 1000;
 
 /// The dashboard's routes, behind HTTP Basic authentication when a token is set.
-pub(crate) fn routes(st: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/", get(campaigns::campaigns_page))
-        .route("/campaigns", get(report::switch))
-        .route("/campaigns/{id}", get(report::report_page))
-        .route(
+pub(crate) fn routes(st: &AppState) -> Routes {
+    const GET: &[Method] = &[Method::GET];
+    Routes::new()
+        .add("/", GET, campaigns::campaigns_page)
+        .add("/campaigns", GET, report::switch)
+        .add("/campaigns/{id}", GET, report::report_page)
+        .add(
             "/campaigns/{id}/recipients",
-            get(recipients::recipients_page),
+            GET,
+            recipients::recipients_page,
         )
-        .route(
+        .add(
             "/campaigns/{id}/recipients.csv",
-            get(recipients::recipients_csv),
+            GET,
+            recipients::recipients_csv,
         )
-        .route_layer(middleware::from_fn_with_state(
-            st.cfg.token.clone(),
-            crate::auth::require_basic_auth,
-        ))
+        .map(|r| {
+            r.route_layer(middleware::from_fn_with_state(
+                st.cfg.token.clone(),
+                crate::auth::require_basic_auth,
+            ))
+        })
 }
 
 /// An error shown as a page.

@@ -21,7 +21,20 @@ use smsreport_core::names::{age_all_stale, age_label, calling_code, row_key, row
 // ---------------------------------------------------------------------------------
 // GET /campaigns?id=ID: the campaign switcher's form, without script
 
-pub(super) async fn switch(RawQuery(q): RawQuery) -> PageResult {
+#[utoipa::path(
+    get,
+    path = "/campaigns",
+    tag = "dashboard",
+    security((), ("basic" = [])),
+    params(("id" = Option<String>, Query, description = "The campaign to show")),
+    responses(
+        (status = 303, description = "To `/campaigns/{id}` (the campaign switcher)"),
+        (status = 401, description = "No or a wrong password (with a WWW-Authenticate challenge)", content_type = "text/html", body = String),
+        (status = "4XX", description = "An error page", content_type = "text/html", body = String),
+        (status = "5XX", description = "An error page with the request's id", content_type = "text/html", body = String),
+    ),
+)]
+pub(crate) async fn switch(RawQuery(q): RawQuery) -> PageResult {
     let q = params(&q)?;
     let Some(id) = q.get("id").filter(|v| !v.is_empty()) else {
         return Ok(Redirect::to("/").into_response());
@@ -72,7 +85,26 @@ fn insight_query(
     Ok((opts, [("as_of", as_of), ("stale_after_h", stale)]))
 }
 
-pub(super) async fn report_page(
+#[utoipa::path(
+    get,
+    path = "/campaigns/{id}",
+    tag = "dashboard",
+    security((), ("basic" = [])),
+    params(
+        ("id" = String, Path, description = "The campaign's id"),
+        ("tab" = Option<String>, Query, description = "`links` or `insights`; delivery without it"),
+        ("tz" = Option<String>, Query, description = "Months in this IANA time zone"),
+        ("as_of" = Option<String>, Query, description = "Insights as of this RFC 3339 time"),
+        ("stale_after_h" = Option<u32>, Query, description = "Waiting this many hours or more is stale (1 to 8760)"),
+    ),
+    responses(
+        (status = 200, description = "The campaign's report as a page", content_type = "text/html", body = String),
+        (status = 401, description = "No or a wrong password (with a WWW-Authenticate challenge)", content_type = "text/html", body = String),
+        (status = "4XX", description = "An error page", content_type = "text/html", body = String),
+        (status = "5XX", description = "An error page with the request's id", content_type = "text/html", body = String),
+    ),
+)]
+pub(crate) async fn report_page(
     State(st): State<AppState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
