@@ -151,6 +151,7 @@ async fn health(store: &dyn Store, format: Format) -> Result<u8, Failure> {
             )
         })
         .collect();
+    let waiting = store.orphans().await?;
     let mut out = stdout();
     match format {
         Format::Json => {
@@ -158,9 +159,19 @@ async fn health(store: &dyn Store, format: Format) -> Result<u8, Failure> {
                 .iter()
                 .map(|(c, d, l)| serde_json::json!({"campaign_id": c, "duplicate": d, "late": l}))
                 .collect();
-            output::json(&serde_json::json!({ "campaigns": list }), &mut out)?;
+            let oldest = waiting.oldest.map(|t| t.to_string());
+            output::json(
+                &serde_json::json!({
+                    "campaigns": list,
+                    "waiting_for_message": {"messages": waiting.messages, "oldest_at": oldest},
+                }),
+                &mut out,
+            )?;
         }
-        Format::Table => output::health_table(&rows, &mut out)?,
+        Format::Table => {
+            output::health_table(&rows, &mut out)?;
+            output::waiting_line(&waiting, &mut out)?;
+        }
         Format::Csv => {
             return Err(Failure::Usage(
                 "health prints --format table or json".into(),

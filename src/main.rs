@@ -139,7 +139,8 @@ pub enum Command {
         recipients: Vec<String>,
     },
     /// Data quality of each campaign's gateway callbacks: duplicates, and receipts that
-    /// came after a final status (docs/rules.md, "Data quality"). Not part of any report.
+    /// came after a final status; and statuses waiting for a message that never came
+    /// (docs/rules.md, "Data quality"). Not part of any report.
     Health {
         /// table or json.
         #[arg(long, value_enum, default_value_t = Format::Table)]

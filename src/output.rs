@@ -446,6 +446,18 @@ pub fn health_table(rows: &[(String, i64, i64)], w: &mut dyn Write) -> io::Resul
     Ok(())
 }
 
+/// `health`'s last line: statuses waiting for a message that never came.
+pub fn waiting_line(o: &smsreport_core::store::Orphans, w: &mut dyn Write) -> io::Result<()> {
+    match o.oldest {
+        Some(oldest) if o.messages > 0 => writeln!(
+            w,
+            "statuses waiting for their message: {} (the oldest pending status is of {oldest})",
+            o.messages
+        ),
+        _ => writeln!(w, "statuses waiting for their message: 0"),
+    }
+}
+
 /// The campaign list as CSV.
 pub fn campaigns_csv(list: &[CampaignSummary], w: &mut dyn Write) -> io::Result<()> {
     csv_row(

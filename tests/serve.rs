@@ -388,6 +388,7 @@ fn health_counts_duplicate_and_late_callbacks() {
         r#"{"type":"campaign","campaign_id":"h","name":"Health"}"#,
         r#"{"type":"campaign","campaign_id":"quiet","name":"Quiet"}"#,
         r#"{"type":"message","message_id":"m1","campaign_id":"h","recipient":"+37120000001","at":"2026-03-01T09:00:00Z"}"#,
+        r#"{"type":"status","message_id":"lost","status":"delivered","at":"2026-03-02T09:00:00Z"}"#,
     ]
     .join("\n");
     assert_eq!(run(&store, &["ingest"], &setup).status.code(), Some(0));
@@ -417,12 +418,13 @@ fn health_counts_duplicate_and_late_callbacks() {
         serde_json::json!({"campaigns": [
             {"campaign_id": "h", "duplicate": 1, "late": 1},
             {"campaign_id": "quiet", "duplicate": 0, "late": 0}
-        ]})
+        ], "waiting_for_message": {"messages": 1, "oldest_at": "2026-03-02T09:00:00.000Z"}})
     );
     let table = text(&run(&store, &["health"], "").stdout);
     assert_eq!(
         table,
-        "CAMPAIGN  DUPLICATE  LATE\nh                 1     1\nquiet             0     0\n"
+        "CAMPAIGN  DUPLICATE  LATE\nh                 1     1\nquiet             0     0\n\
+         statuses waiting for their message: 1 (the oldest pending status is of 2026-03-02T09:00:00.000Z)\n"
     );
     // The report has no such figures: the same keys as before the callbacks.
     let after = run(

@@ -175,14 +175,20 @@ fn a_sled_store_written_by_version_0_1_opens_and_answers_the_same() {
 }
 
 /// Format 2 (insights, a key per counter) was written by the binary of 89f8047 from the
-/// same inputs; format 3 keeps a campaign's counters in one value.
+/// same inputs and `waiting.ndjson` (statuses of two messages that never came); format 3
+/// keeps a campaign's counters in one value and those messages apart.
 #[test]
 fn a_sled_store_of_format_2_opens_and_answers_the_same() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixtures().join("sled-v2"), &dir.path().join("db"));
-    check(
-        &format!("sled:{}", dir.path().join("db").display()),
-        "sled-v2",
+    let store = format!("sled:{}", dir.path().join("db").display());
+    check(&store, "sled-v2");
+    let out = run(&store, &["health", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        json(&out.stdout)["waiting_for_message"],
+        serde_json::json!({"messages": 2, "oldest_at": "2026-03-04T10:05:00.000Z"}),
+        "the upgrade found the messages that never came"
     );
 }
 

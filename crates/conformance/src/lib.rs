@@ -947,6 +947,69 @@ pub async fn undated_receipts_across_batches(store: &dyn Store) {
     verify_passes(store).await;
 }
 
+/// Statuses waiting for a message that never came ([`Store::orphans`], docs/rules.md,
+/// "Data quality"): counted per message id, dated by the pending (greatest) status, and
+/// no longer counted once the message arrives.
+pub async fn statuses_waiting_for_their_message(store: &dyn Store) {
+    use smsreport_core::store::Orphans;
+    let t = |s: &str| Some(Millis::parse(s).unwrap());
+    assert_eq!(store.orphans().await.unwrap(), Orphans::default(), "empty");
+    ingest_expecting(
+        store,
+        &[
+            r#"{"type":"campaign","campaign_id":"c","name":"C"}"#.to_owned(),
+            message_line("m", "+37120000001"),
+            status_line("m", "delivered", "0", "2026-03-01T09:30:00Z"),
+            status_line("x1", "sent", "0", "2026-03-02T10:00:00Z"),
+            status_line("x2", "sent", "0", "2026-03-01T08:00:00Z"),
+            status_line("x2", "delivered", "0", "2026-03-01T09:00:00Z"),
+        ]
+        .join("\n"),
+        counts(6, 0, 0),
+        "m with its status, and statuses of x1 and x2 before their messages",
+    )
+    .await;
+    assert_eq!(
+        store.orphans().await.unwrap(),
+        Orphans {
+            messages: 2,
+            oldest: t("2026-03-01T09:00:00Z")
+        },
+        "x1 and x2 wait; x2's pending status is its delivered"
+    );
+    ingest_expecting(
+        store,
+        &message_line("x2", "+37120000002"),
+        counts(1, 0, 0),
+        "x2's message",
+    )
+    .await;
+    assert_eq!(
+        store.orphans().await.unwrap(),
+        Orphans {
+            messages: 1,
+            oldest: t("2026-03-02T10:00:00Z")
+        },
+        "only x1 waits"
+    );
+    ingest_expecting(
+        store,
+        &status_line("x1", "delivered", "0", "2026-03-02T11:00:00Z"),
+        counts(1, 0, 0),
+        "a later status of x1",
+    )
+    .await;
+    assert_eq!(
+        store.orphans().await.unwrap(),
+        Orphans {
+            messages: 1,
+            oldest: t("2026-03-02T11:00:00Z")
+        },
+        "x1's pending status moved"
+    );
+    verify_passes(store).await;
+}
+
 /// More distinct status events for one message than it remembers
 /// ([`MessageState::MAX_SEEN`](smsreport_core::engine::MessageState::MAX_SEEN), 1 024):
 /// every one of them still takes part in the max rule, and a repeat of any of the first
@@ -1178,6 +1241,11 @@ pub async fn assert_same_state(a: &dyn Store, b: &dyn Store, context: &str) {
         va.differences
     );
     assert_eq!(va, b.verify().await.expect("verify"), "{context}: verify");
+    assert_eq!(
+        a.orphans().await.expect("orphans"),
+        b.orphans().await.expect("orphans"),
+        "{context}: statuses waiting for their message"
+    );
 }
 
 /// A store's export, whole, read in pages of `page` records.
@@ -1452,7 +1520,8 @@ macro_rules! suite {
                 campaigns_are_listed_newest_first, campaign_updates, click_rules,
                 status_order_does_not_matter, months_in_a_time_zone, tracked_links,
                 forty_statuses_of_one_message, more_statuses_than_a_message_remembers,
-                undated_receipts_across_batches, export_moves_everything, forgetting_a_person;
+                undated_receipts_across_batches, statuses_waiting_for_their_message,
+                export_moves_everything, forgetting_a_person;
             properties: any_order_and_duplication_gives_the_same_reports,
                 rows_sum_to_total_and_verify_passes
         }

@@ -332,6 +332,16 @@ impl Store for MemStore {
             .collect())
     }
 
+    async fn orphans(&self) -> Result<crate::store::Orphans, StoreError> {
+        let mut o = crate::store::Orphans::default();
+        for m in self.state().messages.values() {
+            if let (None, Some(p)) = (&m.record, &m.pending) {
+                o.add(p.at);
+            }
+        }
+        Ok(o)
+    }
+
     async fn recount(&self) -> Result<Recount, StoreError> {
         let state = self.state();
         let mut rc = Recount::default();

@@ -29,6 +29,23 @@ pub struct TrackedLink {
 }
 
 /// Why a store operation failed.
+/// [`Store::orphans`]: statuses waiting for a message that never came.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Orphans {
+    /// Message ids with a pending status and no message.
+    pub messages: u64,
+    /// The earliest time among their pending statuses.
+    pub oldest: Option<Millis>,
+}
+
+impl Orphans {
+    /// Counts one waiting message whose pending status has time `at`.
+    pub fn add(&mut self, at: Millis) {
+        self.messages += 1;
+        self.oldest = Some(self.oldest.map_or(at, |o| o.min(at)));
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -249,6 +266,16 @@ pub trait Store: Send + Sync + Debug {
 
     /// Counts every stored message, click and contact into a [`Recount`].
     async fn recount(&self) -> Result<Recount, StoreError>;
+
+    /// Statuses waiting for a message that never came: how many message ids have a
+    /// pending status and no message, and the earliest of those pending statuses' times
+    /// (docs/rules.md, "Data quality"). Its cost grows with the number of such ids, not
+    /// with the store.
+    async fn orphans(&self) -> Result<Orphans, StoreError> {
+        Err(StoreError::Invalid(
+            "this store cannot count statuses waiting for their message".into(),
+        ))
+    }
 
     /// Stores tracked links, durably on return. A (message_id, link_id) that already has
     /// a code keeps it: the answer holds, for each input in order, the link as stored

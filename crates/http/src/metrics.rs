@@ -29,6 +29,8 @@ const REJECTED: &str = "smsreport_gateway_rejected_total";
 const CLICKS: &str = "smsreport_clicks_total";
 const CONNECTIONS: &str = "smsreport_http_connections";
 const STORE_ERRORS: &str = "smsreport_store_errors_total";
+const WAITING: &str = "smsreport_statuses_waiting_for_message";
+const WAITING_OLDEST: &str = "smsreport_statuses_waiting_oldest_timestamp_seconds";
 
 /// The buckets of the request latency histogram, in seconds: from a cached answer to a
 /// big ingest.
@@ -141,6 +143,17 @@ impl Metrics {
             recorder.describe_counter(s.name.into(), None, s.help.into());
         }
         recorder.describe_gauge(CONNECTIONS.into(), None, "Connections open now.".into());
+        recorder.describe_gauge(
+            WAITING.into(),
+            None,
+            "Message ids with statuses but no message yet (docs/rules.md, \"Data quality\")."
+                .into(),
+        );
+        recorder.describe_gauge(
+            WAITING_OLDEST.into(),
+            Some(Unit::Seconds),
+            "Time of the earliest status waiting for its message, in Unix seconds; 0 when none waits.".into(),
+        );
         recorder.describe_histogram(
             DURATION.into(),
             Some(Unit::Seconds),
@@ -287,6 +300,16 @@ impl Metrics {
         }
     }
 
+    /// Sets the gauges of statuses waiting for their message.
+    fn waiting(&self, o: &smsreport_core::store::Orphans) {
+        let gauge = |name| {
+            self.recorder
+                .register_gauge(&Key::from_name(name), &METADATA)
+        };
+        gauge(WAITING).set(o.messages as f64);
+        gauge(WAITING_OLDEST).set(o.oldest.map_or(0.0, |t| t.0 as f64 / 1000.0));
+    }
+
     /// The text exposition.
     pub fn render(&self) -> String {
         self.connections
@@ -333,6 +356,9 @@ fn reason_label(reason: &str) -> &'static str {
 pub(crate) async fn handler(State(st): State<AppState>) -> Response {
     if let Ok(all) = st.store.all_totals().await {
         st.metrics.campaigns(&all);
+    }
+    if let Ok(o) = st.store.orphans().await {
+        st.metrics.waiting(&o);
     }
     (
         StatusCode::OK,

@@ -29,6 +29,13 @@ async fn a_scrape_parses_cleanly(store: Arc<dyn Store>) {
     ] {
         s.post("/v1/webhooks/twilio", &form(), body).await;
     }
+    // A status for a message that never came.
+    s.post(
+        "/v1/webhooks/twilio",
+        &form(),
+        b"MessageSid=ghost&MessageStatus=sent",
+    )
+    .await;
     s.get("/v1/webhooks/kannel?type=3&id=m1").await;
     s.get("/nowhere").await;
     let r = s.get("/metrics").await;
@@ -85,6 +92,14 @@ async fn a_scrape_parses_cleanly(store: Arc<dyn Store>) {
         ),
         2.0
     );
+    let gauge = |metric: &str| match find(metric, &[]).value {
+        Value::Gauge(v) => v,
+        ref other => panic!("{metric} is not a gauge: {other:?}"),
+    };
+    assert_eq!(gauge("smsreport_statuses_waiting_for_message"), 1.0);
+    // Received just now: a time after the fixture's, in seconds.
+    let oldest = gauge("smsreport_statuses_waiting_oldest_timestamp_seconds");
+    assert!(oldest > 1_770_000_000.0, "{oldest}");
     assert_eq!(counter("smsreport_store_errors_total", &[]), 0.0);
     assert_eq!(counter("smsreport_clicks_total", &[]), 0.0);
     match find("smsreport_http_connections", &[]).value {

@@ -20,6 +20,7 @@
 //! | `T` | campaign_id, counter name (`edge:…` only) | i64 BE: a month-edge bucket, read only for a time-zone report |
 //! | `R` | campaign_id, recipient | i64 BE: the recipient's human clicks |
 //! | `S` | list_id | i64 BE: subscribers |
+//! | `P` | message_id | i64 BE: the pending status's time, while the message has not arrived (`Store::orphans`) |
 //! | `G` | code | [`TrackedLink`] |
 //! | `H` | message_id, link_id | the code of that message's tracked link |
 //! | `F` | campaign_id, link_id, at (i64 BE) | empty: a forgotten person's click without `event_id` |
@@ -339,6 +340,16 @@ impl Inner {
         }
         for m in &ch.messages {
             b.insert(key(b'M', &[m.message_id.as_bytes()]), enc(&m.state)?);
+            match (&m.state.record, &m.state.pending) {
+                (None, Some(p)) => {
+                    b.insert(key(b'P', &[m.message_id.as_bytes()]), &p.at.0.to_be_bytes())
+                }
+                // It waited before this batch: it had a state and no record.
+                (Some(_), _) if m.existed && m.previous.is_none() => {
+                    b.remove(key(b'P', &[m.message_id.as_bytes()]))
+                }
+                _ => {}
+            }
             let now = m.state.current();
             if let (Some(r), true) = (&m.state.record, m.previous != now) {
                 if let Some(old) = m.previous {
@@ -770,7 +781,8 @@ fn upgrade_from_1(db: &sled::Db) -> Result<(), StoreError> {
 }
 
 /// Upgrades a format-2 store (a `T` key per counter) in one atomic batch: each
-/// campaign's counters but the month edges move into its `B` block.
+/// campaign's counters but the month edges move into its `B` block, and each message
+/// still waiting for its `message` event gets its `P` key.
 fn upgrade_from_2(db: &sled::Db) -> Result<(), StoreError> {
     let mut b = sled::Batch::default();
     let mut blocks: BTreeMap<Vec<u8>, Block> = BTreeMap::new();
@@ -792,6 +804,13 @@ fn upgrade_from_2(db: &sled::Db) -> Result<(), StoreError> {
     }
     for (campaign, block) in blocks {
         b.insert(key(b'B', &[&campaign]), enc(&block)?);
+    }
+    for r in db.scan_prefix(b"M") {
+        let (k, v) = r.map_err(|e| backend("upgrading the sled store", e))?;
+        let st = state(&v)?;
+        if let (None, Some(p)) = (st.record, st.pending) {
+            b.insert([b"P", &k[1..]].concat(), &p.at.0.to_be_bytes());
+        }
     }
     b.insert(key(b'!', &[b"format"]), &FORMAT.to_be_bytes());
     db.apply_batch(b)
@@ -925,6 +944,17 @@ impl Store for SledStore {
         let filter = filter.clone();
         self.blocking(move |inner| inner.messages(&id, &filter, after.as_deref(), limit))
             .await
+    }
+
+    async fn orphans(&self) -> Result<smsreport_core::store::Orphans, StoreError> {
+        self.blocking(|inner| {
+            let mut o = smsreport_core::store::Orphans::default();
+            for r in inner.scan(b"P") {
+                o.add(Millis(int(&r?.1)?));
+            }
+            Ok(o)
+        })
+        .await
     }
 
     async fn recount(&self) -> Result<Recount, StoreError> {

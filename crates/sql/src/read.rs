@@ -109,10 +109,29 @@ pub(crate) use page_rows;
 /// methods: `read_link`, `read_totals`, `read_all_totals`, `read_edge_clicks`,
 /// `read_recount` and `read_export_page`, each what the `Store` method of the same name
 /// answers. `$pending` is the dialect's query of an export page of pending statuses
-/// (message_id, status, at, error_code; after `$1`, at most `$2`).
+/// (message_id, status, at, error_code; after `$1`, at most `$2`); `$orphans` its query
+/// of their count and earliest time (`read_orphans`).
 macro_rules! shared_reads {
-    ($store:ty, $pending:expr) => {
+    ($store:ty, $pending:expr, $orphans:expr) => {
         impl $store {
+            async fn read_orphans(
+                &self,
+            ) -> Result<smsreport_core::store::Orphans, smsreport_core::StoreError> {
+                let (messages, oldest): (i64, Option<i64>) = sqlx::query_as($orphans)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        smsreport_core::StoreError::backend(
+                            "counting statuses waiting for their message",
+                            e,
+                        )
+                    })?;
+                Ok(smsreport_core::store::Orphans {
+                    messages: u64::try_from(messages).unwrap_or(0),
+                    oldest: oldest.map(smsreport_core::Millis),
+                })
+            }
+
             async fn read_export_page(
                 &self,
                 kind: smsreport_core::export::ExportKind,

@@ -688,7 +688,11 @@ const PENDING_PAGE: &str = "SELECT p.message_id, p.status, p.at, p.error_code FR
      WHERE p.message_id > $1 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.message_id = p.message_id) \
      ORDER BY p.message_id LIMIT $2";
 
-crate::read::shared_reads!(SqliteStore, PENDING_PAGE);
+crate::read::shared_reads!(
+    SqliteStore,
+    PENDING_PAGE,
+    "SELECT count(*), min(at) FROM pending_statuses"
+);
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -788,5 +792,9 @@ impl Store for SqliteStore {
 
     async fn recount(&self) -> Result<Recount, StoreError> {
         self.read_recount().await
+    }
+
+    async fn orphans(&self) -> Result<smsreport_core::store::Orphans, StoreError> {
+        self.read_orphans().await
     }
 }

@@ -386,7 +386,12 @@ const PENDING_PAGE: &str = "SELECT message_id, status, status_at, error_code FRO
      WHERE campaign_id IS NULL AND status IS NOT NULL AND message_id > $1 \
      ORDER BY message_id LIMIT $2";
 
-crate::read::shared_reads!(PgStore, PENDING_PAGE);
+/// Statuses waiting for their message: `messages_waiting` (migration 0006) indexes just
+/// those rows, so this reads no more of the table than them.
+const ORPHANS: &str = "SELECT count(*), min(status_at) FROM messages \
+     WHERE campaign_id IS NULL AND status IS NOT NULL";
+
+crate::read::shared_reads!(PgStore, PENDING_PAGE, ORPHANS);
 
 #[async_trait]
 impl Store for PgStore {
@@ -533,5 +538,9 @@ impl Store for PgStore {
 
     async fn recount(&self) -> Result<Recount, StoreError> {
         self.read_recount().await
+    }
+
+    async fn orphans(&self) -> Result<smsreport_core::store::Orphans, StoreError> {
+        self.read_orphans().await
     }
 }
