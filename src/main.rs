@@ -241,6 +241,14 @@ pub struct ServeArgs {
     /// answered 429 (0: no limit).
     #[arg(long, env = "SMSREPORT_UNKNOWN_CODES_PER_MINUTE", default_value_t = smsreport_http::DEFAULT_UNKNOWN_CODES_PER_MINUTE, value_name = "N")]
     pub unknown_codes_per_minute: u32,
+    /// Group commit: the most events concurrent ingest requests share one durable store
+    /// write with (0: off, each request writes on its own; ARCHITECTURE.md, "Group commit").
+    #[arg(long, env = "SMSREPORT_GROUP_COMMIT_MAX", default_value_t = smsreport_http::group::DEFAULT_GROUP_COMMIT_MAX, value_name = "N")]
+    pub group_commit_max: usize,
+    /// Group commit: microseconds a write may wait for more requests while the store is
+    /// busy (0: only those already waiting).
+    #[arg(long, env = "SMSREPORT_GROUP_COMMIT_LINGER_US", default_value_t = smsreport_http::group::DEFAULT_GROUP_COMMIT_LINGER.as_micros() as u64, value_name = "MICROSECONDS")]
+    pub group_commit_linger_us: u64,
 }
 
 fn parse_header_bytes(s: &str) -> Result<usize, String> {
