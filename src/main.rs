@@ -12,6 +12,7 @@ use smsreport_core::insights::{InsightOptions, DEFAULT_STALE_AFTER_H};
 use smsreport_core::{Millis, Row};
 
 mod bench;
+mod bench_http;
 mod commands;
 mod failure;
 mod ingest;
@@ -150,6 +151,17 @@ pub enum Command {
         messages: u64,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Instead: gateway callbacks per second through a real `serve` on 127.0.0.1
+        /// from N concurrent clients, one Twilio callback per request, beside the floor
+        /// of one durable write per event from N writers (BENCHMARKS.md).
+        #[arg(long, value_name = "N", value_parser = parse_positive)]
+        http_clients: Option<usize>,
+        /// With --http-clients: callbacks to post (and the floor's writes).
+        #[arg(long, default_value_t = 20_000, requires = "http_clients")]
+        callbacks: u64,
+        /// With --http-clients: `serve --group-commit-max N` (0: group commit off).
+        #[arg(long, value_name = "N", requires = "http_clients")]
+        group_commit_max: Option<usize>,
     },
     /// Measures one store for `bench` in a process of its own.
     #[command(hide = true)]
@@ -318,7 +330,14 @@ fn one_store(stores: &[String]) -> Result<String, Failure> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The service uses every core; a command, one thread.
-    let mut builder = if matches!(cli.command, Command::Serve(_)) {
+    let mut builder = if matches!(
+        cli.command,
+        Command::Serve(_)
+            | Command::Bench {
+                http_clients: Some(_),
+                ..
+            }
+    ) {
         tokio::runtime::Builder::new_multi_thread()
     } else {
         tokio::runtime::Builder::new_current_thread()
@@ -330,9 +349,23 @@ fn main() -> ExitCode {
         .and_then(|runtime| {
             runtime.block_on(async {
                 match cli.command {
-                    Command::Bench { messages, format } => {
-                        return bench::command(&cli.store, messages, format).await
+                    Command::Bench {
+                        http_clients: Some(clients),
+                        callbacks,
+                        group_commit_max,
+                        format,
+                        ..
+                    } => {
+                        let b = bench_http::HttpBench {
+                            clients,
+                            callbacks,
+                            group_commit_max,
+                        };
+                        return bench_http::command(&cli.store, b, format).await;
                     }
+                    Command::Bench {
+                        messages, format, ..
+                    } => return bench::command(&cli.store, messages, format).await,
                     Command::BenchWorker { messages } => {
                         return bench::worker(&one_store(&cli.store)?, messages).await
                     }
