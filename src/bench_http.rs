@@ -239,7 +239,12 @@ impl Conn {
     }
 
     /// POSTs `body`; the status and the body of the answer.
-    async fn post(&mut self, path: &str, content_type: &str, body: &[u8]) -> io::Result<(u16, Vec<u8>)> {
+    async fn post(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> io::Result<(u16, Vec<u8>)> {
         let mut req = format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
             self.addr,
@@ -284,9 +289,12 @@ impl Conn {
 /// (callbacks answered, seconds, each callback's latency in ms).
 async fn through_serve(store: &str, b: HttpBench) -> Result<(u64, f64, Vec<f64>), Failure> {
     let (child, addr) = start_serve(store, b)?;
-    let failed = |what: &str, e: io::Error| Failure::io(format!("bench: {what} (serve at {addr})"), e);
+    let failed =
+        |what: &str, e: io::Error| Failure::io(format!("bench: {what} (serve at {addr})"), e);
     let messages = b.callbacks.div_ceil(2);
-    let mut conn = Conn::open(&addr).await.map_err(|e| failed("connecting", e))?;
+    let mut conn = Conn::open(&addr)
+        .await
+        .map_err(|e| failed("connecting", e))?;
     let mut body = String::from(
         r#"{"type":"campaign","campaign_id":"bench","name":"Benchmark campaign","created_at":"2026-03-02T08:00:00Z"}"#,
     );
@@ -331,7 +339,11 @@ async fn through_serve(store: &str, b: HttpBench) -> Result<(u64, f64, Vec<f64>)
                 let body = format!("MessageSid=bm{}&MessageStatus={status}", k / 2);
                 let t = Instant::now();
                 let (code, answer) = conn
-                    .post("/v1/webhooks/twilio", "application/x-www-form-urlencoded", body.as_bytes())
+                    .post(
+                        "/v1/webhooks/twilio",
+                        "application/x-www-form-urlencoded",
+                        body.as_bytes(),
+                    )
                     .await?;
                 times.push(t.elapsed().as_secs_f64() * 1000.0);
                 if code != 200 {

@@ -128,7 +128,11 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>) -> Result<u8, Failure> 
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
     };
     eprintln!("smsreport: listening on http://{local} (public URL {public_url})");
-    let group = group_commit(args.group_commit_max, args.group_commit_linger_us, store.clone());
+    let group = group_commit(
+        args.group_commit_max,
+        args.group_commit_linger_us,
+        store.clone(),
+    );
     let store = group.clone().map_or(store, |g| g as Arc<dyn Store>);
     let app = smsreport_http::router(store, cfg);
     smsreport_http::serve_with(listener, app, &limits, smsreport_http::shutdown_signal())

@@ -138,8 +138,12 @@ fn bench_http_clients_posts_callbacks_through_serve_beside_the_floor() {
             assert!(r[field].as_f64().unwrap() > 0.0, "{field}: {r}");
         }
         assert!(r["callback_p99_ms"].as_f64() >= r["callback_p50_ms"].as_f64());
-        let ratio = r["callbacks_per_s"].as_f64().unwrap() / r["floor_writes_per_s"].as_f64().unwrap();
-        assert!((r["ratio"].as_f64().unwrap() - ratio).abs() < 1e-6 * ratio, "{r}");
+        let ratio =
+            r["callbacks_per_s"].as_f64().unwrap() / r["floor_writes_per_s"].as_f64().unwrap();
+        assert!(
+            (r["ratio"].as_f64().unwrap() - ratio).abs() < 1e-6 * ratio,
+            "{r}"
+        );
     }
     // The served stores and the floors' scratch stores are gone.
     assert_eq!(
@@ -151,7 +155,11 @@ fn bench_http_clients_posts_callbacks_through_serve_beside_the_floor() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(files, vec!["sled".to_owned()], "no SQLite file left: {files:?}");
+    assert_eq!(
+        files,
+        vec!["sled".to_owned()],
+        "no SQLite file left: {files:?}"
+    );
 }
 
 #[test]
@@ -180,7 +188,10 @@ fn bench_http_clients_with_group_commit_off_and_bad_usage() {
     );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.starts_with("STORE"), "{table}");
-    assert!(table.contains("CALLBACKS/S") && table.contains("RATIO"), "{table}");
+    assert!(
+        table.contains("CALLBACKS/S") && table.contains("RATIO"),
+        "{table}"
+    );
     assert!(table.contains(&sled), "{table}");
     for bad in [
         &["bench", "--http-clients", "0"][..],

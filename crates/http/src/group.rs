@@ -488,7 +488,9 @@ mod tests {
     }
 
     fn status(id: &str, status: &str, at: &str) -> String {
-        format!(r#"{{"type":"status","message_id":"{id}","status":"{status}","at":"2026-03-01T{at}Z"}}"#)
+        format!(
+            r#"{{"type":"status","message_id":"{id}","status":"{status}","at":"2026-03-01T{at}Z"}}"#
+        )
     }
 
     const CLICK: &str = r#"{"type":"click","campaign_id":"c","link_id":"sale","recipient":"+37120000001","at":"2026-03-02T10:00:00Z","user_agent":"Mozilla/5.0"}"#;
@@ -544,17 +546,34 @@ mod tests {
         let m1 = message("m1", "c", "+37120000001");
         let m2 = message("m2", "c", "+37120000002");
         vec![
-            events(&[&m1, &status("m1", "delivered", "09:00:07"), &status("m0", "sent", "09:00:01")]),
+            events(&[
+                &m1,
+                &status("m1", "delivered", "09:00:07"),
+                &status("m0", "sent", "09:00:01"),
+            ]),
             // The same status again, a message, a click.
             events(&[&status("m1", "delivered", "09:00:07"), &m2, CLICK]),
             // The same click; a message of an unknown campaign; m0 delivered.
-            events(&[CLICK, &message("m3", "nope", "+37120000003"), &status("m0", "delivered", "09:00:05")]),
+            events(&[
+                CLICK,
+                &message("m3", "nope", "+37120000003"),
+                &status("m0", "delivered", "09:00:05"),
+            ]),
             // m1 again, to another number: rejected; a status before its message.
-            events(&[&message("m1", "c", "+37120000009"), &status("m9", "failed_routing", "09:10:00")]),
+            events(&[
+                &message("m1", "c", "+37120000009"),
+                &status("m9", "failed_routing", "09:10:00"),
+            ]),
             // The message of that status; an earlier status of m0 changes nothing but is new.
-            events(&[&message("m9", "c", "+37120000009"), &status("m0", "sent", "09:00:00")]),
+            events(&[
+                &message("m9", "c", "+37120000009"),
+                &status("m0", "sent", "09:00:00"),
+            ]),
             events(&[r#"{"type":"contact","list_id":"l","recipient":"+37120000001"}"#]),
-            events(&[r#"{"type":"contact","list_id":"l","recipient":"+37120000001","name":"Anna"}"#, r#"{"type":"contact","list_id":"l","recipient":"+37120000001"}"#]),
+            events(&[
+                r#"{"type":"contact","list_id":"l","recipient":"+37120000001","name":"Anna"}"#,
+                r#"{"type":"contact","list_id":"l","recipient":"+37120000001"}"#,
+            ]),
         ]
     }
 
@@ -564,11 +583,18 @@ mod tests {
         let group = Arc::new(GroupCommit::new(probe.clone(), GroupConfig::default()));
         let setup = events(&[CAMPAIGN, &message("m0", "c", "+37120000000")]);
         let reference = MemStore::default();
-        assert_eq!(group.ingest(&setup).await.unwrap(), reference.ingest(&setup).await.unwrap());
+        assert_eq!(
+            group.ingest(&setup).await.unwrap(),
+            reference.ingest(&setup).await.unwrap()
+        );
 
         let held = events(&[&status("m0", "enroute", "09:00:00")]);
-        let (first, rest) = batch_behind_a_held_call(&probe, &group, held.clone(), requests()).await;
-        assert_eq!(first.await.unwrap().unwrap(), reference.ingest(&held).await.unwrap());
+        let (first, rest) =
+            batch_behind_a_held_call(&probe, &group, held.clone(), requests()).await;
+        assert_eq!(
+            first.await.unwrap().unwrap(),
+            reference.ingest(&held).await.unwrap()
+        );
         for (i, (answer, request)) in rest.into_iter().zip(requests()).enumerate() {
             let got = answer.await.unwrap().unwrap();
             let want = reference.ingest(&request).await.unwrap();
@@ -588,12 +614,21 @@ mod tests {
             "the queued requests went in one call"
         );
         let s = group.stats();
-        assert_eq!((s.batches, s.requests, s.failed_batches, s.waiting), (3, 9, 0, 0));
+        assert_eq!(
+            (s.batches, s.requests, s.failed_batches, s.waiting),
+            (3, 9, 0, 0)
+        );
         assert_eq!(s.max_batch_requests, 7);
         assert_eq!(s.requests_per_batch, [2, 0, 0, 1, 0, 0, 0, 0]);
         // The same state as the sequential calls.
-        assert_eq!(group.report("c").await.unwrap(), reference.report("c").await.unwrap());
-        assert_eq!(group.campaigns().await.unwrap(), reference.campaigns().await.unwrap());
+        assert_eq!(
+            group.report("c").await.unwrap(),
+            reference.report("c").await.unwrap()
+        );
+        assert_eq!(
+            group.campaigns().await.unwrap(),
+            reference.campaigns().await.unwrap()
+        );
         assert!(group.verify().await.unwrap().differences.is_empty());
     }
 
@@ -637,7 +672,10 @@ mod tests {
         probe.panic_call.store(1, Ordering::SeqCst);
         let e = group.ingest(&events(&[CAMPAIGN])).await.unwrap_err();
         assert!(matches!(e, StoreError::Backend { .. }), "{e:?}");
-        assert_eq!(group.ingest(&events(&[CAMPAIGN])).await.unwrap(), vec![Outcome::Ingested]);
+        assert_eq!(
+            group.ingest(&events(&[CAMPAIGN])).await.unwrap(),
+            vec![Outcome::Ingested]
+        );
         assert_eq!(group.stats().failed_batches, 1);
     }
 
@@ -657,7 +695,8 @@ mod tests {
             events(&[&m(5), &m(6), &m(7), &m(8), &m(9)]),
             events(&[&m(1)]),
         ];
-        let (first, rest) = batch_behind_a_held_call(&probe, &group, events(&[&m(0)]), queued).await;
+        let (first, rest) =
+            batch_behind_a_held_call(&probe, &group, events(&[&m(0)]), queued).await;
         first.await.unwrap().unwrap();
         let mut outcomes = Vec::new();
         for a in rest {
@@ -683,7 +722,10 @@ mod tests {
         group.ingest(&events(&[CAMPAIGN])).await.unwrap();
         for i in 0..20 {
             let m = message(&format!("m{i}"), "c", &format!("+371200000{i:02}"));
-            assert_eq!(group.ingest(&events(&[&m])).await.unwrap(), vec![Outcome::Ingested]);
+            assert_eq!(
+                group.ingest(&events(&[&m])).await.unwrap(),
+                vec![Outcome::Ingested]
+            );
         }
         assert_eq!(group.stats().batches, 21);
     }

@@ -222,7 +222,10 @@ async fn concurrent_requests_each_get_their_own_outcome(store: Arc<dyn Store>) {
             "request {i}"
         );
     }
-    let twilio: Vec<_> = answers[N + 1..].iter().map(|a| (a.status, a.json())).collect();
+    let twilio: Vec<_> = answers[N + 1..]
+        .iter()
+        .map(|a| (a.status, a.json()))
+        .collect();
     assert_eq!(
         twilio,
         vec![
@@ -233,7 +236,11 @@ async fn concurrent_requests_each_get_their_own_outcome(store: Arc<dyn Store>) {
     );
     let stats = s.group.stats();
     assert_eq!(
-        (stats.max_batch_requests, stats.failed_batches, stats.waiting),
+        (
+            stats.max_batch_requests,
+            stats.failed_batches,
+            stats.waiting
+        ),
         ((N + 3) as u64, 0, 0),
         "the queued requests went in one write: {stats:?}"
     );
@@ -282,9 +289,15 @@ async fn a_store_failure_mid_batch_answers_503_to_every_request_in_it(store: Arc
     let report = |s: &Setup| {
         let addr = s.server.addr;
         async move {
-            common::send(addr, "GET", "/v1/campaigns/gc/report?as_of=2026-03-05T00:00:00Z", &[], b"")
-                .await
-                .json()
+            common::send(
+                addr,
+                "GET",
+                "/v1/campaigns/gc/report?as_of=2026-03-05T00:00:00Z",
+                &[],
+                b"",
+            )
+            .await
+            .json()
         }
     };
     let r = report(&s).await;
