@@ -620,10 +620,12 @@ mod tests {
         );
         assert_eq!(s.max_batch_requests, 7);
         assert_eq!(s.requests_per_batch, [2, 0, 0, 1, 0, 0, 0, 0]);
-        // The same state as the sequential calls.
+        // The same state as the sequential calls (insights as of one fixed moment).
+        let mut opts = smsreport_core::insights::InsightOptions::now();
+        opts.as_of = Millis::parse("2026-03-05T00:00:00Z").unwrap();
         assert_eq!(
-            group.report("c").await.unwrap(),
-            reference.report("c").await.unwrap()
+            group.report_at("c", opts, None).await.unwrap(),
+            reference.report_at("c", opts, None).await.unwrap()
         );
         assert_eq!(
             group.campaigns().await.unwrap(),
