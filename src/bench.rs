@@ -139,13 +139,13 @@ pub fn redact(url: &str) -> String {
 }
 
 /// A fresh store beside the one a URL names, and how to measure and remove it.
-enum Fresh {
+pub(crate) enum Fresh {
     Sled(PathBuf),
     Sqlite(PathBuf),
     Postgres(smsreport_sql::PgStore),
 }
 
-fn unique() -> String {
+pub(crate) fn unique() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -182,6 +182,36 @@ async fn fresh(url: &str) -> Result<(Arc<dyn Store>, Fresh), Failure> {
     )))
 }
 
+/// A fresh store beside the one `url` names, not opened (but a PostgreSQL schema, made
+/// and migrated): its URL, for another process to open, and how to remove it. `tag`
+/// goes into its name.
+pub(crate) async fn fresh_url(url: &str, tag: &str) -> Result<(String, Fresh), Failure> {
+    if let Some(path) = url.strip_prefix("sled:") {
+        let dir = Path::new(path).join(format!("bench-{tag}-{}", unique()));
+        return Ok((format!("sled:{}", dir.display()), Fresh::Sled(dir)));
+    }
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = Path::new(path.strip_prefix("//").unwrap_or(path));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "smsreport".into());
+        let file = path.with_file_name(format!("{name}.bench-{tag}-{}", unique()));
+        return Ok((format!("sqlite:{}", file.display()), Fresh::Sqlite(file)));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let schema = format!("smsreport_bench_{tag}_{}", unique());
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let fresh = format!("{url}{sep}schema={schema}");
+        let store = smsreport_sql::PgStore::connect(&fresh).await?;
+        return Ok((fresh, Fresh::Postgres(store)));
+    }
+    Err(Failure::Usage(format!(
+        "bench: unknown store URL {:?}; use sled:PATH, sqlite:PATH or postgres://…",
+        redact(url)
+    )))
+}
+
 fn dir_size(path: &Path) -> u64 {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return 0;
@@ -206,7 +236,7 @@ impl Fresh {
         })
     }
 
-    async fn remove(self) -> Result<(), Failure> {
+    pub(crate) async fn remove(self) -> Result<(), Failure> {
         match self {
             Fresh::Sled(dir) => std::fs::remove_dir_all(&dir)
                 .map_err(|e| Failure::io(format!("removing {}", dir.display()), e)),
@@ -233,7 +263,7 @@ fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -12,6 +12,7 @@ use smsreport_core::insights::{InsightOptions, DEFAULT_STALE_AFTER_H};
 use smsreport_core::{Millis, Row};
 
 mod bench;
+mod bench_http;
 mod commands;
 mod failure;
 mod ingest;
@@ -158,6 +159,17 @@ pub enum Command {
         messages: u64,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Instead: gateway callbacks per second through a real `serve` on 127.0.0.1
+        /// from N concurrent clients, one Twilio callback per request, beside the floor
+        /// of one durable write per event from N writers (BENCHMARKS.md).
+        #[arg(long, value_name = "N", value_parser = parse_positive)]
+        http_clients: Option<usize>,
+        /// With --http-clients: callbacks to post (and the floor's writes).
+        #[arg(long, default_value_t = 20_000, requires = "http_clients")]
+        callbacks: u64,
+        /// With --http-clients: `serve --group-commit-max N` (0: group commit off).
+        #[arg(long, value_name = "N", requires = "http_clients")]
+        group_commit_max: Option<usize>,
     },
     /// Prints a shell completion script for smsreport (e.g. `smsreport completions bash >
     /// /etc/bash_completion.d/smsreport`).
@@ -263,6 +275,14 @@ pub struct ServeArgs {
     /// else the usual error and exit status.
     #[arg(long)]
     pub check: bool,
+    /// Group commit: the most events concurrent ingest requests share one durable store
+    /// write with (0: off, each request writes on its own; ARCHITECTURE.md, "Group commit").
+    #[arg(long, env = "SMSREPORT_GROUP_COMMIT_MAX", default_value_t = smsreport_http::group::DEFAULT_GROUP_COMMIT_MAX, value_name = "N")]
+    pub group_commit_max: usize,
+    /// Group commit: microseconds a write may wait for more requests while the store is
+    /// busy (0: only those already waiting).
+    #[arg(long, env = "SMSREPORT_GROUP_COMMIT_LINGER_US", default_value_t = smsreport_http::group::DEFAULT_GROUP_COMMIT_LINGER.as_micros() as u64, value_name = "MICROSECONDS")]
+    pub group_commit_linger_us: u64,
 }
 
 fn parse_header_bytes(s: &str) -> Result<usize, String> {
@@ -359,7 +379,14 @@ fn main() -> ExitCode {
     let serve = matches!(cli.command, Command::Serve(_));
     logging::init(cli.log_format, if serve { logging::SERVE } else { "warn" });
     // The service uses every core; a command, one thread.
-    let mut builder = if matches!(cli.command, Command::Serve(_)) {
+    let mut builder = if matches!(
+        cli.command,
+        Command::Serve(_)
+            | Command::Bench {
+                http_clients: Some(_),
+                ..
+            }
+    ) {
         tokio::runtime::Builder::new_multi_thread()
     } else {
         tokio::runtime::Builder::new_current_thread()
@@ -371,9 +398,23 @@ fn main() -> ExitCode {
         .and_then(|runtime| {
             runtime.block_on(async {
                 match cli.command {
-                    Command::Bench { messages, format } => {
-                        return bench::command(&cli.store, messages, format).await
+                    Command::Bench {
+                        http_clients: Some(clients),
+                        callbacks,
+                        group_commit_max,
+                        format,
+                        ..
+                    } => {
+                        let b = bench_http::HttpBench {
+                            clients,
+                            callbacks,
+                            group_commit_max,
+                        };
+                        return bench_http::command(&cli.store, b, format).await;
                     }
+                    Command::Bench {
+                        messages, format, ..
+                    } => return bench::command(&cli.store, messages, format).await,
                     Command::BenchWorker { messages } => {
                         return bench::worker(&one_store(&cli.store)?, messages).await
                     }

@@ -139,17 +139,35 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>, store_url: &str) -> Res
         max_connections: args.max_connections,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
     };
+    let group = group_commit(
+        args.group_commit_max,
+        args.group_commit_linger_us,
+        store.clone(),
+    );
+    let store = group.clone().map_or(store, |g| g as Arc<dyn Store>);
     // The one startup line; the address is parsed from it by tests/support.
     tracing::info!(
         store = %store_shown,
         dashboard = %format!("{}/", public_url.trim_end_matches('/')),
         authentication = %auth,
+        group_commit_max = args.group_commit_max,
         "listening on http://{local} (public URL {public_url})"
     );
     let app = smsreport_http::router(store, cfg);
     smsreport_http::serve_with(listener, app, &limits, smsreport_http::shutdown_signal())
         .await
         .map_err(|e| Failure::io("serving HTTP", e))?;
+    if let Some(g) = group {
+        let s = g.stats();
+        tracing::info!(
+            "group commit: {} requests in {} store writes ({} failed), at most {} requests and {} events in one",
+            s.requests,
+            s.batches,
+            s.failed_batches,
+            s.max_batch_requests,
+            s.max_batch_events
+        );
+    }
     tracing::info!("stopped; every answered request is stored");
     Ok(0)
 }
@@ -172,4 +190,22 @@ fn authentication(args: &ServeArgs) -> String {
     } else {
         on.join(", ")
     }
+}
+
+/// The group-commit layer over `store` (ARCHITECTURE.md, "Group commit"), `None` when
+/// `--group-commit-max 0` turns it off.
+fn group_commit(
+    max_events: usize,
+    linger_us: u64,
+    store: Arc<dyn Store>,
+) -> Option<Arc<smsreport_http::GroupCommit>> {
+    (max_events > 0).then(|| {
+        Arc::new(smsreport_http::GroupCommit::new(
+            store,
+            smsreport_http::GroupConfig {
+                max_events,
+                linger: Duration::from_micros(linger_us),
+            },
+        ))
+    })
 }

@@ -89,3 +89,121 @@ fn bench_table_and_one_store_per_other_command() {
         .unwrap();
     assert_eq!(zero.status.code(), Some(2));
 }
+
+#[test]
+fn bench_http_clients_posts_callbacks_through_serve_beside_the_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let sled = format!("sled:{}", dir.path().join("sled").display());
+    let sqlite = format!("sqlite:{}", dir.path().join("db.sqlite").display());
+    let out = Command::new(BIN)
+        .args([
+            "--store",
+            &sled,
+            "--store",
+            &sqlite,
+            "bench",
+            "--http-clients",
+            "3",
+            "--callbacks",
+            "60",
+            "--format",
+            "json",
+        ])
+        .env_remove("SMSREPORT_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["store"], sled.as_str());
+    assert_eq!(rows[1]["store"], sqlite.as_str());
+    for r in rows {
+        assert_eq!(r["clients"], 3, "{r}");
+        // Every callback was answered 200 (the bench fails otherwise), and the floor
+        // made as many writes, 20 per writer.
+        assert_eq!(r["callbacks"], 60, "{r}");
+        assert_eq!(r["floor_writes"], 60, "{r}");
+        for field in [
+            "callbacks_per_s",
+            "callback_p50_ms",
+            "callback_p99_ms",
+            "floor_writes_per_s",
+            "ratio",
+        ] {
+            assert!(r[field].as_f64().unwrap() > 0.0, "{field}: {r}");
+        }
+        assert!(r["callback_p99_ms"].as_f64() >= r["callback_p50_ms"].as_f64());
+        let ratio =
+            r["callbacks_per_s"].as_f64().unwrap() / r["floor_writes_per_s"].as_f64().unwrap();
+        assert!(
+            (r["ratio"].as_f64().unwrap() - ratio).abs() < 1e-6 * ratio,
+            "{r}"
+        );
+    }
+    // The served stores and the floors' scratch stores are gone.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("sled")).unwrap().count(),
+        0,
+        "nothing left in the sled folder"
+    );
+    let files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        files,
+        vec!["sled".to_owned()],
+        "no SQLite file left: {files:?}"
+    );
+}
+
+#[test]
+fn bench_http_clients_with_group_commit_off_and_bad_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let sled = format!("sled:{}", dir.path().join("s").display());
+    let out = Command::new(BIN)
+        .args([
+            "--store",
+            &sled,
+            "bench",
+            "--http-clients",
+            "2",
+            "--callbacks",
+            "10",
+            "--group-commit-max",
+            "0",
+        ])
+        .env_remove("SMSREPORT_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("STORE"), "{table}");
+    assert!(
+        table.contains("CALLBACKS/S") && table.contains("RATIO"),
+        "{table}"
+    );
+    assert!(table.contains(&sled), "{table}");
+    for bad in [
+        &["bench", "--http-clients", "0"][..],
+        &["bench", "--callbacks", "10"][..],
+        &["bench", "--http-clients", "2", "--callbacks", "0"][..],
+    ] {
+        let out = Command::new(BIN)
+            .args(["--store", &sled])
+            .args(bad)
+            .env_remove("SMSREPORT_STORE")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+}

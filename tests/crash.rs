@@ -8,7 +8,9 @@
 //! - `serve` is killed while clients post batches to `/v1/events`; every batch that got
 //!   a `200` is still there after the restart (posting it again changes nothing), and
 //!   once every batch is in, the report equals a sequential ingest. On sled and on
-//!   PostgreSQL.
+//!   PostgreSQL; with four clients posting 100 lines per request, and with sixteen
+//!   posting one event per request, which `serve` gathers into shared store writes
+//!   (group commit): a kill then cuts writes that hold many requests.
 //!
 //! `SMSREPORT_CRASH_CYCLES` sets the number of kills per test (default 20);
 //! `SMSREPORT_CRASH_LONG=1` runs the long mode (200 kills and a four times larger
@@ -154,12 +156,40 @@ struct Shared {
     done: AtomicBool,
 }
 
+/// How the clients of [`killed_server`] post.
+struct Load {
+    clients: usize,
+    /// Lines per request.
+    batch_lines: usize,
+    /// Messages in the stream.
+    messages: u64,
+}
+
+/// Four clients posting 100 lines per request.
+fn batches() -> Load {
+    Load {
+        clients: 4,
+        batch_lines: 100,
+        messages: stream_messages(),
+    }
+}
+
+/// Sixteen clients posting one event per request, as gateways post callbacks: `serve`
+/// gathers concurrent requests into one store write (group commit), so kills land in
+/// the middle of writes that hold many requests.
+fn callbacks() -> Load {
+    Load {
+        clients: 16,
+        batch_lines: 1,
+        messages: stream_messages() / 10,
+    }
+}
+
 /// Clients post batches to `serve` on `store` while it is SIGKILLed and restarted; every
 /// acknowledged batch must survive, and the final report equal a sequential ingest.
-fn killed_server(name: &str, store: &str, reference: &str) {
-    const CLIENTS: usize = 4;
-    const BATCH_LINES: usize = 100;
-    let lines = synth("served", stream_messages(), 13);
+fn killed_server(name: &str, store: &str, reference: &str, load: Load) {
+    let (clients, batch_lines) = (load.clients, load.batch_lines);
+    let lines = synth("served", load.messages, 13);
     let mut rng = Rng::from_env_or_clock(name);
 
     let dir = tempfile::tempdir().unwrap();
@@ -172,7 +202,7 @@ fn killed_server(name: &str, store: &str, reference: &str) {
     // The campaign's definition first, then the rest in batches, in a random order.
     let (campaign, rest) = lines.split_first().unwrap();
     let batches: Arc<Vec<Batch>> = Arc::new(
-        rest.chunks(BATCH_LINES)
+        rest.chunks(batch_lines)
             .map(|c| Batch {
                 body: c.join("\n"),
                 lines: c.len(),
@@ -194,7 +224,7 @@ fn killed_server(name: &str, store: &str, reference: &str) {
         in_flight: AtomicUsize::new(0),
         done: AtomicBool::new(false),
     });
-    let clients: Vec<_> = (0..CLIENTS)
+    let clients: Vec<_> = (0..clients)
         .map(|_| {
             let (shared, batches) = (shared.clone(), batches.clone());
             std::thread::spawn(move || {
@@ -240,7 +270,7 @@ fn killed_server(name: &str, store: &str, reference: &str) {
 
     let cycles = kill_cycles();
     let mut killed_in_flight = 0;
-    for _ in 0..cycles {
+    for cycle in 0..cycles {
         std::thread::sleep(Duration::from_millis(rng.between(30, 300)));
         *shared.addr.lock().unwrap() = String::new();
         if shared.in_flight.load(Ordering::SeqCst) > 0 {
@@ -248,6 +278,10 @@ fn killed_server(name: &str, store: &str, reference: &str) {
         }
         server.kill();
         server = Server::start(store, &[]);
+        if cycle + 1 == cycles {
+            // The last server gets only the requests below.
+            shared.done.store(true, Ordering::SeqCst);
+        }
         *shared.addr.lock().unwrap() = server.addr.clone();
     }
     // Stop the clients where they are: some batches are still to post.
@@ -297,7 +331,14 @@ fn killed_server(name: &str, store: &str, reference: &str) {
     assert_eq!(status, 200, "{got}");
     let got: serde_json::Value = serde_json::from_str(&got).unwrap();
     assert_eq!(got, want, "the served report equals a sequential ingest");
-    server.kill();
+    // The last server's group commit counted each of those requests (a clean stop
+    // prints what it wrote).
+    let posted = batches.len();
+    let log = server.terminate();
+    assert!(
+        log.contains(&format!("group commit: {posted} requests in ")),
+        "{name}: {log}"
+    );
     assert_eq!(report(store, "served"), want);
     assert_verifies(store, name);
 }
@@ -309,6 +350,7 @@ fn killed_server_keeps_every_acknowledged_batch() {
         "sled serve",
         &format!("sled:{}", dir.path().join("served").display()),
         &format!("sled:{}", dir.path().join("reference").display()),
+        batches(),
     );
 }
 
@@ -322,5 +364,31 @@ fn killed_server_on_postgres_keeps_every_acknowledged_batch() {
         "postgres serve",
         &served.url("pool_max=4"),
         &reference.url("pool_max=2"),
+        batches(),
+    );
+}
+
+#[test]
+fn killed_server_loses_no_acknowledged_callback_of_a_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    killed_server(
+        "sled serve, one event per request",
+        &format!("sled:{}", dir.path().join("served").display()),
+        &format!("sled:{}", dir.path().join("reference").display()),
+        callbacks(),
+    );
+}
+
+#[test]
+fn killed_server_on_postgres_loses_no_acknowledged_callback_of_a_group_commit() {
+    let Some(base) = pg_base("the PostgreSQL group-commit crash test") else {
+        return;
+    };
+    let (served, reference) = (Schema::fresh_on(&base), Schema::fresh_on(&base));
+    killed_server(
+        "postgres serve, one event per request",
+        &served.url("pool_max=4"),
+        &reference.url("pool_max=2"),
+        callbacks(),
     );
 }

@@ -147,6 +147,8 @@ pub fn pg_base(test: &str) -> Option<String> {
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    /// What it writes to standard error after the address, read to its end.
+    log: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Server {
@@ -182,11 +184,30 @@ impl Server {
         };
         let addr = addr.to_owned();
         // Keep reading standard error so that the server never blocks on it.
-        std::thread::spawn(move || {
+        let log = std::thread::spawn(move || {
             let mut sink = String::new();
             let _ = stderr.read_to_string(&mut sink);
+            sink
         });
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            log: Some(log),
+        }
+    }
+
+    /// SIGTERM; waits for it to exit and returns what it wrote to standard error after
+    /// its address.
+    pub fn terminate(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let status = self.child.wait().expect("wait for serve");
+        assert!(status.success(), "serve stopped with {status}");
+        self.log
+            .take()
+            .map(|l| l.join().unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// SIGKILL, and reap.

@@ -38,6 +38,7 @@ use smsreport_core::{Millis, Store, StoreError};
 mod api;
 pub mod auth;
 pub mod dashboard;
+pub mod group;
 mod links;
 pub mod metrics;
 pub mod openapi;
@@ -48,6 +49,7 @@ mod server;
 mod webhooks;
 
 pub use auth::{require_basic_auth, twilio_signature};
+pub use group::{GroupCommit, GroupConfig, GroupStats};
 pub use links::{new_code, render_text};
 pub use server::{
     serve_with, ConnLimits, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS,

@@ -1,0 +1,738 @@
+//! Group commit (ARCHITECTURE.md, "Group commit"): concurrent ingest requests made
+//! durable together, in one store call.
+//!
+//! [`GroupCommit`] wraps a [`Store`] and is one itself. Every read goes straight to the
+//! wrapped store. [`Store::ingest`] hands its events to one writer task, which gathers the
+//! requests waiting at that moment (up to [`GroupConfig::max_events`] events, lingering at
+//! most [`GroupConfig::linger`] for more while the store is busy), ingests them with one
+//! call of the wrapped store, and answers each request with its own slice of the outcomes.
+//!
+//! - A request is answered only after the store call that holds its events returned: an
+//!   `Ok` is as durable as the wrapped store's own.
+//! - The events of a batch are its requests' events one request after the other, and the
+//!   engine decides every event in order against what the events before it in the same
+//!   call did (`engine::apply`), exactly as if each request were its own call in that
+//!   order. So the outcomes are those of sequential calls: the same event in two requests
+//!   is a duplicate the second time, two statuses of one message in two requests are
+//!   decided as two calls would decide them (docs/rules.md, "Delivery statuses",
+//!   "Duplicates", "Undated receipts").
+//! - A request is never split: one larger than `max_events` is a batch of its own.
+//! - A failed batch fails every request in it with the same error (a backend failure is a
+//!   `503` in every handler); none of them was acknowledged, so nothing acknowledged is
+//!   lost, and the store's own atomicity means none of it is half stored.
+//! - The linger: a request that finds the store idle (no batch written within the last
+//!   `linger`) is written at once. While the store is busy, the writer waits at most
+//!   `linger` after the batch's first request, and only until the batch holds as many
+//!   requests as the previous batch did (the clients just answered, coming back).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use smsreport_core::engine::MessageRecord;
+use smsreport_core::export::{ExportKind, Record};
+use smsreport_core::forget::Forgotten;
+use smsreport_core::insights::MessageFilter;
+use smsreport_core::report::{CampaignTotals, Recount};
+use smsreport_core::{Event, Millis, Outcome, Store, StoreError, TrackedLink};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// The default most events of one batch: 2 000, as many as one `/v1/events` store call.
+pub const DEFAULT_GROUP_COMMIT_MAX: usize = 2_000;
+/// The default linger: 1 ms.
+pub const DEFAULT_GROUP_COMMIT_LINGER: Duration = Duration::from_millis(1);
+
+/// How a [`GroupCommit`] gathers requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupConfig {
+    /// The most events of one batch (a single larger request is a batch of its own); at
+    /// least 1.
+    pub max_events: usize,
+    /// How long a batch may wait for more requests while the store is busy; zero: it
+    /// takes only the requests already waiting.
+    pub linger: Duration,
+}
+
+impl Default for GroupConfig {
+    fn default() -> GroupConfig {
+        GroupConfig {
+            max_events: DEFAULT_GROUP_COMMIT_MAX,
+            linger: DEFAULT_GROUP_COMMIT_LINGER,
+        }
+    }
+}
+
+/// The upper bounds of [`GroupStats::requests_per_batch`]'s buckets; the last bucket
+/// holds the batches of more than 64 requests.
+pub const REQUESTS_PER_BATCH_BOUNDS: [u64; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+/// What a [`GroupCommit`] has written so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupStats {
+    /// Store calls made (batches), failed ones included.
+    pub batches: u64,
+    /// Batches whose store call failed.
+    pub failed_batches: u64,
+    /// Requests written (one per `Store::ingest` call on the wrapper).
+    pub requests: u64,
+    /// Events written.
+    pub events: u64,
+    /// Requests handed to the writer and not answered yet.
+    pub waiting: u64,
+    /// The most requests one batch held.
+    pub max_batch_requests: u64,
+    /// The most events one batch held.
+    pub max_batch_events: u64,
+    /// Batches by their number of requests: 1, 2, 3–4, 5–8, 9–16, 17–32, 33–64, more
+    /// ([`REQUESTS_PER_BATCH_BOUNDS`]).
+    pub requests_per_batch: [u64; 8],
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    batches: AtomicU64,
+    failed_batches: AtomicU64,
+    requests: AtomicU64,
+    events: AtomicU64,
+    waiting: AtomicU64,
+    max_batch_requests: AtomicU64,
+    max_batch_events: AtomicU64,
+    requests_per_batch: [AtomicU64; 8],
+}
+
+impl Counters {
+    fn batch(&self, requests: usize, events: usize, failed: bool) {
+        let (r, e) = (requests as u64, events as u64);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.failed_batches.fetch_add(1, Ordering::Relaxed);
+        }
+        self.requests.fetch_add(r, Ordering::Relaxed);
+        self.events.fetch_add(e, Ordering::Relaxed);
+        self.max_batch_requests.fetch_max(r, Ordering::Relaxed);
+        self.max_batch_events.fetch_max(e, Ordering::Relaxed);
+        let bucket = REQUESTS_PER_BATCH_BOUNDS
+            .iter()
+            .position(|b| r <= *b)
+            .unwrap_or(REQUESTS_PER_BATCH_BOUNDS.len());
+        self.requests_per_batch[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> GroupStats {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        GroupStats {
+            batches: g(&self.batches),
+            failed_batches: g(&self.failed_batches),
+            requests: g(&self.requests),
+            events: g(&self.events),
+            waiting: g(&self.waiting),
+            max_batch_requests: g(&self.max_batch_requests),
+            max_batch_events: g(&self.max_batch_events),
+            requests_per_batch: std::array::from_fn(|i| g(&self.requests_per_batch[i])),
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Vec<Outcome>, StoreError>>;
+
+/// One `ingest` call waiting for its batch.
+struct Request {
+    events: Vec<Event>,
+    reply: Reply,
+}
+
+/// A [`Store`] that makes concurrent ingests durable together (the module's doc).
+#[derive(Debug)]
+pub struct GroupCommit {
+    inner: Arc<dyn Store>,
+    queue: mpsc::UnboundedSender<Request>,
+    stats: Arc<Counters>,
+    config: GroupConfig,
+}
+
+impl GroupCommit {
+    /// Wraps `inner`; starts the writer task on the current tokio runtime (it ends when
+    /// the wrapper is dropped). A `max_events` of 0 is taken as 1.
+    pub fn new(inner: Arc<dyn Store>, mut config: GroupConfig) -> GroupCommit {
+        config.max_events = config.max_events.max(1);
+        let (queue, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(Counters::default());
+        tokio::spawn(writer(inner.clone(), rx, config, stats.clone()));
+        GroupCommit {
+            inner,
+            queue,
+            stats,
+            config,
+        }
+    }
+
+    /// How it gathers requests.
+    pub fn config(&self) -> GroupConfig {
+        self.config
+    }
+
+    /// What it has written so far.
+    pub fn stats(&self) -> GroupStats {
+        self.stats.get()
+    }
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::backend(
+        "group commit",
+        std::io::Error::other("the writer task stopped"),
+    )
+}
+
+/// The writer task: one batch at a time, until every [`GroupCommit`] handle is dropped.
+async fn writer(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    config: GroupConfig,
+    stats: Arc<Counters>,
+) {
+    let mut carried: Option<Request> = None;
+    // When the previous batch was written, and how many requests it held.
+    let mut last: Option<(Instant, usize)> = None;
+    loop {
+        let first = match carried.take() {
+            Some(r) => r,
+            None => match rx.recv().await {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        let start = Instant::now();
+        // Busy: a batch was written within the last `linger`. Then wait for as many
+        // requests as that batch held, for at most `linger`.
+        let target = match last {
+            Some((at, n)) if start.duration_since(at) <= config.linger => n,
+            _ => 0,
+        };
+        let deadline = start + config.linger;
+        let mut events = first.events.len();
+        let mut batch = vec![first];
+        while events < config.max_events {
+            let next = match rx.try_recv() {
+                Ok(r) => Some(r),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                Err(mpsc::error::TryRecvError::Empty) if batch.len() < target => {
+                    tokio::time::timeout_at(deadline, rx.recv())
+                        .await
+                        .ok()
+                        .flatten()
+                }
+                Err(mpsc::error::TryRecvError::Empty) => None,
+            };
+            let Some(r) = next else { break };
+            if events + r.events.len() > config.max_events {
+                carried = Some(r);
+                break;
+            }
+            events += r.events.len();
+            batch.push(r);
+        }
+        let requests = batch.len();
+        write(&store, batch, events, &stats).await;
+        last = Some((Instant::now(), requests));
+    }
+}
+
+/// Ingests a batch in one store call, counts it, and answers each request.
+async fn write(store: &Arc<dyn Store>, batch: Vec<Request>, total: usize, stats: &Counters) {
+    let requests = batch.len();
+    let mut events = Vec::with_capacity(total);
+    let mut replies = Vec::with_capacity(batch.len());
+    for mut r in batch {
+        replies.push((r.events.len(), r.reply));
+        events.append(&mut r.events);
+    }
+    // On a task of its own, so that a panic in the store fails this batch, not the writer.
+    let store = store.clone();
+    let call = tokio::spawn(async move { store.ingest(&events).await });
+    let result = match call.await {
+        Ok(Ok(outcomes)) if outcomes.len() == total => Ok(outcomes),
+        Ok(Ok(outcomes)) => Err(Arc::new(StoreError::Corrupt(format!(
+            "the store answered {} outcomes for {total} events",
+            outcomes.len()
+        )))),
+        Ok(Err(e)) => Err(Arc::new(e)),
+        Err(e) => Err(Arc::new(StoreError::backend("ingesting a batch", e))),
+    };
+    // Counted before any answer: a caller that has its answer is no longer waiting.
+    stats.batch(requests, total, result.is_err());
+    stats.waiting.fetch_sub(requests as u64, Ordering::Relaxed);
+    match result {
+        Ok(outcomes) => {
+            let mut outcomes = outcomes.into_iter();
+            for (n, reply) in replies {
+                // A request whose caller went away is stored all the same.
+                let _ = reply.send(Ok(outcomes.by_ref().take(n).collect()));
+            }
+        }
+        Err(e) => {
+            for (_, reply) in replies {
+                let _ = reply.send(Err(shared(&e)));
+            }
+        }
+    }
+}
+
+/// The error of a failed batch, for each of its requests: the same kind (so each handler
+/// answers as it would have to a call of its own), the same words and causes.
+fn shared(e: &Arc<StoreError>) -> StoreError {
+    match &**e {
+        StoreError::NotFound(s) => StoreError::NotFound(s.clone()),
+        StoreError::Invalid(s) => StoreError::Invalid(s.clone()),
+        StoreError::Conflict(s) => StoreError::Conflict(s.clone()),
+        StoreError::Corrupt(s) => StoreError::Corrupt(s.clone()),
+        StoreError::Backend { context, .. } => StoreError::Backend {
+            context: context.clone(),
+            source: Box::new(SharedSource(e.clone())),
+        },
+        _ => StoreError::Backend {
+            context: "group commit".into(),
+            source: Box::new(SharedSource(e.clone())),
+        },
+    }
+}
+
+/// A batch's backend error behind each of its requests' errors: it reads as the original
+/// error's source, with the same causes.
+#[derive(Debug)]
+struct SharedSource(Arc<StoreError>);
+
+impl std::fmt::Display for SharedSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self.0 {
+            StoreError::Backend { source, .. } => source.fmt(f),
+            other => other.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SharedSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &*self.0 {
+            StoreError::Backend { source, .. } => source.source(),
+            other => other.source(),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for GroupCommit {
+    async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.stats.waiting.fetch_add(1, Ordering::Relaxed);
+        let sent = self.queue.send(Request {
+            events: events.to_vec(),
+            reply,
+        });
+        if sent.is_err() {
+            self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(writer_gone());
+        }
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    async fn totals(&self, campaign_id: &str) -> Result<Option<CampaignTotals>, StoreError> {
+        self.inner.totals(campaign_id).await
+    }
+
+    async fn all_totals(&self) -> Result<Vec<CampaignTotals>, StoreError> {
+        self.inner.all_totals().await
+    }
+
+    async fn edge_clicks(
+        &self,
+        campaign_id: &str,
+    ) -> Result<std::collections::BTreeMap<Millis, i64>, StoreError> {
+        self.inner.edge_clicks(campaign_id).await
+    }
+
+    async fn messages(
+        &self,
+        campaign_id: &str,
+        filter: &MessageFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
+        self.inner.messages(campaign_id, filter, after, limit).await
+    }
+
+    async fn recount(&self) -> Result<Recount, StoreError> {
+        self.inner.recount().await
+    }
+
+    async fn orphans(&self) -> Result<smsreport_core::store::Orphans, StoreError> {
+        self.inner.orphans().await
+    }
+
+    async fn save_links(&self, links: &[TrackedLink]) -> Result<Vec<TrackedLink>, StoreError> {
+        self.inner.save_links(links).await
+    }
+
+    async fn resolve_link(&self, code: &str) -> Result<Option<TrackedLink>, StoreError> {
+        self.inner.resolve_link(code).await
+    }
+
+    async fn forget(&self, number: &str, token: &str) -> Result<Forgotten, StoreError> {
+        self.inner.forget(number, token).await
+    }
+
+    async fn export_page(
+        &self,
+        kind: ExportKind,
+        after: Option<&Record>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.inner.export_page(kind, after, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smsreport_core::event::parse_event;
+    use smsreport_core::mem::MemStore;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
+
+    /// A [`MemStore`] whose ingests can be held at a gate, failed or made to panic, and
+    /// that records each call's number of events.
+    #[derive(Debug, Default)]
+    struct Probe {
+        inner: MemStore,
+        closed: AtomicU64,
+        entered: AtomicUsize,
+        fail_call: AtomicUsize,
+        panic_call: AtomicUsize,
+        calls: Mutex<Vec<usize>>,
+    }
+
+    impl Probe {
+        fn close(&self) {
+            self.closed.store(1, Ordering::SeqCst);
+        }
+        fn open(&self) {
+            self.closed.store(0, Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait]
+    impl Store for Probe {
+        async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
+            let call = self.entered.fetch_add(1, Ordering::SeqCst) + 1;
+            while self.closed.load(Ordering::SeqCst) == 1 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            self.calls.lock().unwrap().push(events.len());
+            if self.panic_call.load(Ordering::SeqCst) == call {
+                panic!("the probe panics");
+            }
+            if self.fail_call.load(Ordering::SeqCst) == call {
+                return Err(StoreError::backend(
+                    "writing a batch",
+                    std::io::Error::other("the disk is on fire"),
+                ));
+            }
+            self.inner.ingest(events).await
+        }
+        async fn totals(&self, c: &str) -> Result<Option<CampaignTotals>, StoreError> {
+            self.inner.totals(c).await
+        }
+        async fn all_totals(&self) -> Result<Vec<CampaignTotals>, StoreError> {
+            self.inner.all_totals().await
+        }
+        async fn edge_clicks(
+            &self,
+            c: &str,
+        ) -> Result<std::collections::BTreeMap<Millis, i64>, StoreError> {
+            self.inner.edge_clicks(c).await
+        }
+        async fn messages(
+            &self,
+            c: &str,
+            f: &MessageFilter,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
+            self.inner.messages(c, f, after, limit).await
+        }
+        async fn recount(&self) -> Result<Recount, StoreError> {
+            self.inner.recount().await
+        }
+        async fn save_links(&self, l: &[TrackedLink]) -> Result<Vec<TrackedLink>, StoreError> {
+            self.inner.save_links(l).await
+        }
+        async fn resolve_link(&self, code: &str) -> Result<Option<TrackedLink>, StoreError> {
+            self.inner.resolve_link(code).await
+        }
+    }
+
+    fn events(lines: &[&str]) -> Vec<Event> {
+        lines
+            .iter()
+            .map(|l| parse_event(l.as_bytes()).unwrap_or_else(|r| panic!("{l}: {r:?}")))
+            .collect()
+    }
+
+    const CAMPAIGN: &str = r#"{"type":"campaign","campaign_id":"c","name":"C","contact_list":{"list_id":"l","name":"L"},"link_tracking":true,"links":[{"link_id":"sale","url":"https://shop.example/sale"}],"created_at":"2026-03-01T08:00:00Z"}"#;
+
+    fn message(id: &str, campaign: &str, recipient: &str) -> String {
+        format!(
+            r#"{{"type":"message","message_id":"{id}","campaign_id":"{campaign}","recipient":"{recipient}","at":"2026-03-01T09:00:00Z"}}"#
+        )
+    }
+
+    fn status(id: &str, status: &str, at: &str) -> String {
+        format!(
+            r#"{{"type":"status","message_id":"{id}","status":"{status}","at":"2026-03-01T{at}Z"}}"#
+        )
+    }
+
+    const CLICK: &str = r#"{"type":"click","campaign_id":"c","link_id":"sale","recipient":"+37120000001","at":"2026-03-02T10:00:00Z","user_agent":"Mozilla/5.0"}"#;
+
+    /// Waits (polling) until `ok` holds; a stuck test fails after a minute instead of
+    /// hanging.
+    async fn until(what: &str, ok: impl Fn() -> bool) {
+        for _ in 0..60_000 {
+            if ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("still waiting for {what}");
+    }
+
+    type Answer = tokio::task::JoinHandle<Result<Vec<Outcome>, StoreError>>;
+
+    /// Hands `requests` to `group` one after the other, each only once the one before it
+    /// is waiting, so that they queue in this order.
+    async fn submit_in_order(group: &Arc<GroupCommit>, requests: Vec<Vec<Event>>) -> Vec<Answer> {
+        let mut answers = Vec::new();
+        for r in requests {
+            let before = group.stats().waiting;
+            let g = group.clone();
+            answers.push(tokio::spawn(async move { g.ingest(&r).await }));
+            until("a request to queue", || group.stats().waiting == before + 1).await;
+        }
+        answers
+    }
+
+    /// One request held in the store, and while it is, `requests` queued in order; then
+    /// the gate opens. Answers of the held one and of each queued one.
+    async fn batch_behind_a_held_call(
+        probe: &Arc<Probe>,
+        group: &Arc<GroupCommit>,
+        held: Vec<Event>,
+        requests: Vec<Vec<Event>>,
+    ) -> (Answer, Vec<Answer>) {
+        probe.close();
+        let entered = probe.entered.load(Ordering::SeqCst);
+        let first = submit_in_order(group, vec![held]).await.remove(0);
+        until("the held call to reach the store", || {
+            probe.entered.load(Ordering::SeqCst) == entered + 1
+        })
+        .await;
+        let rest = submit_in_order(group, requests).await;
+        probe.open();
+        (first, rest)
+    }
+
+    fn requests() -> Vec<Vec<Event>> {
+        let m1 = message("m1", "c", "+37120000001");
+        let m2 = message("m2", "c", "+37120000002");
+        vec![
+            events(&[
+                &m1,
+                &status("m1", "delivered", "09:00:07"),
+                &status("m0", "sent", "09:00:01"),
+            ]),
+            // The same status again, a message, a click.
+            events(&[&status("m1", "delivered", "09:00:07"), &m2, CLICK]),
+            // The same click; a message of an unknown campaign; m0 delivered.
+            events(&[
+                CLICK,
+                &message("m3", "nope", "+37120000003"),
+                &status("m0", "delivered", "09:00:05"),
+            ]),
+            // m1 again, to another number: rejected; a status before its message.
+            events(&[
+                &message("m1", "c", "+37120000009"),
+                &status("m9", "failed_routing", "09:10:00"),
+            ]),
+            // The message of that status; an earlier status of m0 changes nothing but is new.
+            events(&[
+                &message("m9", "c", "+37120000009"),
+                &status("m0", "sent", "09:00:00"),
+            ]),
+            events(&[r#"{"type":"contact","list_id":"l","recipient":"+37120000001"}"#]),
+            events(&[
+                r#"{"type":"contact","list_id":"l","recipient":"+37120000001","name":"Anna"}"#,
+                r#"{"type":"contact","list_id":"l","recipient":"+37120000001"}"#,
+            ]),
+        ]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_batched_together_get_the_outcomes_of_sequential_calls() {
+        let probe = Arc::new(Probe::default());
+        let group = Arc::new(GroupCommit::new(probe.clone(), GroupConfig::default()));
+        let setup = events(&[CAMPAIGN, &message("m0", "c", "+37120000000")]);
+        let reference = MemStore::default();
+        assert_eq!(
+            group.ingest(&setup).await.unwrap(),
+            reference.ingest(&setup).await.unwrap()
+        );
+
+        let held = events(&[&status("m0", "enroute", "09:00:00")]);
+        let (first, rest) =
+            batch_behind_a_held_call(&probe, &group, held.clone(), requests()).await;
+        assert_eq!(
+            first.await.unwrap().unwrap(),
+            reference.ingest(&held).await.unwrap()
+        );
+        for (i, (answer, request)) in rest.into_iter().zip(requests()).enumerate() {
+            let got = answer.await.unwrap().unwrap();
+            let want = reference.ingest(&request).await.unwrap();
+            assert_eq!(got, want, "request {i}");
+        }
+        // Not all ingested: the comparison covered duplicates and rejections too.
+        let all: Vec<Outcome> = {
+            let r = MemStore::default();
+            r.ingest(&setup).await.unwrap();
+            r.ingest(&requests().concat()).await.unwrap()
+        };
+        assert!(all.contains(&Outcome::Duplicate));
+        assert!(all.iter().any(|o| matches!(o, Outcome::Rejected(_))));
+        assert_eq!(
+            probe.calls.lock().unwrap().clone(),
+            vec![2, 1, requests().concat().len()],
+            "the queued requests went in one call"
+        );
+        let s = group.stats();
+        assert_eq!(
+            (s.batches, s.requests, s.failed_batches, s.waiting),
+            (3, 9, 0, 0)
+        );
+        assert_eq!(s.max_batch_requests, 7);
+        assert_eq!(s.requests_per_batch, [2, 0, 0, 1, 0, 0, 0, 0]);
+        // The same state as the sequential calls (insights as of one fixed moment).
+        let mut opts = smsreport_core::insights::InsightOptions::now();
+        opts.as_of = Millis::parse("2026-03-05T00:00:00Z").unwrap();
+        assert_eq!(
+            group.report_at("c", opts, None).await.unwrap(),
+            reference.report_at("c", opts, None).await.unwrap()
+        );
+        assert_eq!(
+            group.campaigns().await.unwrap(),
+            reference.campaigns().await.unwrap()
+        );
+        assert!(group.verify().await.unwrap().differences.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_batch_fails_every_request_in_it_and_stores_none_of_it() {
+        let probe = Arc::new(Probe::default());
+        let group = Arc::new(GroupCommit::new(probe.clone(), GroupConfig::default()));
+        let setup = events(&[CAMPAIGN]);
+        group.ingest(&setup).await.unwrap();
+        // Call 2 is held and succeeds; call 3, the queued requests' batch, fails.
+        probe.fail_call.store(3, Ordering::SeqCst);
+        let held = events(&[&message("m0", "c", "+37120000000")]);
+        let queued: Vec<Vec<Event>> = (1..=5)
+            .map(|i| events(&[&message(&format!("m{i}"), "c", &format!("+3712000000{i}"))]))
+            .collect();
+        let (first, rest) = batch_behind_a_held_call(&probe, &group, held, queued.clone()).await;
+        assert_eq!(first.await.unwrap().unwrap(), vec![Outcome::Ingested]);
+        for answer in rest {
+            let e = answer.await.unwrap().unwrap_err();
+            assert!(matches!(e, StoreError::Backend { .. }), "{e:?}");
+            assert_eq!(
+                smsreport_core::causes::with_causes(&e),
+                "writing a batch: the disk is on fire"
+            );
+        }
+        let s = group.stats();
+        assert_eq!((s.batches, s.failed_batches, s.waiting), (3, 1, 0));
+        // Nothing of the failed batch is stored: each request, posted again, is new.
+        let report = group.report("c").await.unwrap();
+        assert_eq!(report.delivery.total, 1);
+        for r in &queued {
+            assert_eq!(group.ingest(r).await.unwrap(), vec![Outcome::Ingested]);
+        }
+        assert_eq!(group.report("c").await.unwrap().delivery.total, 6);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_store_fails_the_batch_and_the_writer_goes_on() {
+        let probe = Arc::new(Probe::default());
+        let group = Arc::new(GroupCommit::new(probe.clone(), GroupConfig::default()));
+        probe.panic_call.store(1, Ordering::SeqCst);
+        let e = group.ingest(&events(&[CAMPAIGN])).await.unwrap_err();
+        assert!(matches!(e, StoreError::Backend { .. }), "{e:?}");
+        assert_eq!(
+            group.ingest(&events(&[CAMPAIGN])).await.unwrap(),
+            vec![Outcome::Ingested]
+        );
+        assert_eq!(group.stats().failed_batches, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_stop_at_the_size_and_never_split_a_request() {
+        let probe = Arc::new(Probe::default());
+        let config = GroupConfig {
+            max_events: 3,
+            linger: Duration::ZERO,
+        };
+        let group = Arc::new(GroupCommit::new(probe.clone(), config));
+        group.ingest(&events(&[CAMPAIGN])).await.unwrap();
+        let m = |i: usize| message(&format!("m{i}"), "c", &format!("+3712000000{i}"));
+        let queued = vec![
+            events(&[&m(1), &m(2)]),
+            events(&[&m(3), &m(4)]),
+            events(&[&m(5), &m(6), &m(7), &m(8), &m(9)]),
+            events(&[&m(1)]),
+        ];
+        let (first, rest) =
+            batch_behind_a_held_call(&probe, &group, events(&[&m(0)]), queued).await;
+        first.await.unwrap().unwrap();
+        let mut outcomes = Vec::new();
+        for a in rest {
+            outcomes.push(a.await.unwrap().unwrap());
+        }
+        assert_eq!(outcomes[2], vec![Outcome::Ingested; 5]);
+        assert_eq!(outcomes[3], vec![Outcome::Duplicate]);
+        assert_eq!(probe.calls.lock().unwrap().clone(), vec![1, 1, 2, 2, 5, 1]);
+        assert_eq!(group.stats().max_batch_events, 5);
+    }
+
+    /// A request that finds the store idle is written at once, and after a batch of one
+    /// request the writer waits for no second one: with an hour's linger, this test would
+    /// not end if either waited.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_linger_while_idle_or_for_a_lone_client() {
+        let probe = Arc::new(Probe::default());
+        let config = GroupConfig {
+            max_events: 2_000,
+            linger: Duration::from_secs(3_600),
+        };
+        let group = GroupCommit::new(probe.clone(), config);
+        group.ingest(&events(&[CAMPAIGN])).await.unwrap();
+        for i in 0..20 {
+            let m = message(&format!("m{i}"), "c", &format!("+371200000{i:02}"));
+            assert_eq!(
+                group.ingest(&events(&[&m])).await.unwrap(),
+                vec![Outcome::Ingested]
+            );
+        }
+        assert_eq!(group.stats().batches, 21);
+    }
+}
