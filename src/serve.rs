@@ -120,6 +120,12 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>, store_url: &str) -> Res
         .local_addr()
         .map_err(|e| Failure::io("reading the listening address", e))?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{local}"));
+    let group = group_commit(
+        args.group_commit_max,
+        args.group_commit_linger_us,
+        store.clone(),
+    );
+    let store = group.clone().map_or(store, |g| g as Arc<dyn Store>);
     let cfg = Config {
         token: args.token,
         public_url: public_url.clone(),
@@ -132,6 +138,7 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>, store_url: &str) -> Res
         body_timeout: Duration::from_secs(args.body_timeout),
         auth_failures_per_minute: args.auth_failures_per_minute,
         unknown_codes_per_minute: args.unknown_codes_per_minute,
+        group: group.clone(),
     };
     let limits = ConnLimits {
         header_timeout: Duration::from_secs(args.header_timeout),
@@ -139,12 +146,9 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>, store_url: &str) -> Res
         max_connections: args.max_connections,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
     };
-    let group = group_commit(
-        args.group_commit_max,
-        args.group_commit_linger_us,
-        store.clone(),
-    );
-    let store = group.clone().map_or(store, |g| g as Arc<dyn Store>);
+    // libphonenumber's metadata (countries, national numbers) loads on first use, about
+    // 2 s in a debug build: load it before the startup line, not in the first request.
+    let _ = smsreport_core::insights::Country::of("+12025550123");
     // The one startup line; the address is parsed from it by tests/support.
     tracing::info!(
         store = %store_shown,

@@ -103,6 +103,9 @@ pub struct Config {
     /// Unknown `/c/` codes one client address may ask for per minute before its `/c/`
     /// requests are answered `429`; 0: no limit.
     pub unknown_codes_per_minute: u32,
+    /// The group-commit layer the store is wrapped in, if any: `/metrics` shows its
+    /// batches (ARCHITECTURE.md, "Group commit").
+    pub group: Option<Arc<GroupCommit>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -123,6 +126,7 @@ impl std::fmt::Debug for Config {
             .field("body_timeout", &self.body_timeout)
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("unknown_codes_per_minute", &self.unknown_codes_per_minute)
+            .field("group", &self.group.is_some())
             .finish()
     }
 }
@@ -142,6 +146,7 @@ impl Config {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
             unknown_codes_per_minute: DEFAULT_UNKNOWN_CODES_PER_MINUTE,
+            group: None,
         }
     }
 }

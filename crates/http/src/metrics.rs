@@ -29,6 +29,10 @@ const REJECTED: &str = "smsreport_gateway_rejected_total";
 const CLICKS: &str = "smsreport_clicks_total";
 const CONNECTIONS: &str = "smsreport_http_connections";
 const STORE_ERRORS: &str = "smsreport_store_errors_total";
+const GROUP_BATCHES: &str = "smsreport_group_commit_batches_total";
+const GROUP_REQUESTS: &str = "smsreport_group_commit_requests_total";
+const GROUP_EVENTS: &str = "smsreport_group_commit_events_total";
+const GROUP_FAILED: &str = "smsreport_group_commit_failed_batches_total";
 const WAITING: &str = "smsreport_statuses_waiting_for_message";
 const WAITING_OLDEST: &str = "smsreport_statuses_waiting_oldest_timestamp_seconds";
 
@@ -143,6 +147,17 @@ impl Metrics {
             recorder.describe_counter(s.name.into(), None, s.help.into());
         }
         recorder.describe_gauge(CONNECTIONS.into(), None, "Connections open now.".into());
+        for (name, help) in [
+            (
+                GROUP_BATCHES,
+                "Durable store writes made by group commit, by how many requests they held (at most the `requests` label; `more` above 64).",
+            ),
+            (GROUP_FAILED, "Group-commit store writes that failed (each of their requests was answered 503)."),
+            (GROUP_REQUESTS, "Ingest requests written by group commit."),
+            (GROUP_EVENTS, "Events written by group commit."),
+        ] {
+            recorder.describe_counter(name.into(), None, help.into());
+        }
         recorder.describe_gauge(
             WAITING.into(),
             None,
@@ -300,6 +315,22 @@ impl Metrics {
         }
     }
 
+    /// Sets the group-commit counters from the layer's own.
+    fn group(&self, g: &crate::group::GroupStats) {
+        use crate::group::REQUESTS_PER_BATCH_BOUNDS;
+        for (i, n) in g.requests_per_batch.iter().enumerate() {
+            let bucket = REQUESTS_PER_BATCH_BOUNDS
+                .get(i)
+                .map_or("more".to_owned(), u64::to_string);
+            self.counter(GROUP_BATCHES, vec![Label::new("requests", bucket)])
+                .absolute(*n);
+        }
+        self.counter(GROUP_FAILED, vec![])
+            .absolute(g.failed_batches);
+        self.counter(GROUP_REQUESTS, vec![]).absolute(g.requests);
+        self.counter(GROUP_EVENTS, vec![]).absolute(g.events);
+    }
+
     /// Sets the gauges of statuses waiting for their message.
     fn waiting(&self, o: &smsreport_core::store::Orphans) {
         let gauge = |name| {
@@ -359,6 +390,9 @@ pub(crate) async fn handler(State(st): State<AppState>) -> Response {
     }
     if let Ok(o) = st.store.orphans().await {
         st.metrics.waiting(&o);
+    }
+    if let Some(g) = &st.cfg.group {
+        st.metrics.group(&g.stats());
     }
     (
         StatusCode::OK,

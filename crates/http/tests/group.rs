@@ -97,7 +97,9 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
         fail_call: AtomicUsize::new(0),
     });
     let group = Arc::new(GroupCommit::new(gate.clone(), GroupConfig::default()));
-    let server = Server::start(group.clone(), config()).await;
+    let mut cfg = config();
+    cfg.group = Some(group.clone());
+    let server = Server::start(group.clone(), cfg).await;
     Setup {
         gate,
         group,
@@ -243,6 +245,25 @@ async fn concurrent_requests_each_get_their_own_outcome(store: Arc<dyn Store>) {
         ((N + 3) as u64, 0, 0),
         "the queued requests went in one write: {stats:?}"
     );
+    // /metrics shows the same: the batch of N + 3 = 15 requests in the `16` bucket (9–16).
+    let scrape = s.server.get("/metrics").await.text();
+    let sample = |line: &str| {
+        scrape
+            .lines()
+            .find(|l| l.starts_with(line))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {line} in\n{scrape}"))
+    };
+    assert_eq!(
+        sample("smsreport_group_commit_batches_total{requests=\"16\"}"),
+        1
+    );
+    assert_eq!(
+        sample("smsreport_group_commit_requests_total "),
+        stats.requests
+    );
+    assert_eq!(sample("smsreport_group_commit_failed_batches_total "), 0);
     // m0, held, shared and m1..m12; m0 and m1..m12 delivered.
     let report = s
         .server
