@@ -140,15 +140,23 @@ async fn campaigns(store: &dyn Store, format: Format) -> Result<u8, Failure> {
 async fn health(store: &dyn Store, format: Format) -> Result<u8, Failure> {
     let mut all = store.all_totals().await?;
     all.sort_by(|a, b| a.def.campaign_id.cmp(&b.def.campaign_id));
-    let rows: Vec<(String, i64, i64)> = all
+    let rows: Vec<output::HealthRow> = all
         .iter()
         .map(|t| {
             let q = |k| t.counters.quality.get(&k).copied().unwrap_or(0);
-            (
-                t.def.campaign_id.clone(),
-                q(Quality::Duplicate),
-                q(Quality::Late),
-            )
+            let rejected: std::collections::BTreeMap<&'static str, i64> = t
+                .counters
+                .quality
+                .iter()
+                .filter_map(|(k, n)| Some((k.field()?, *n)))
+                .filter(|(_, n)| *n != 0)
+                .collect();
+            output::HealthRow {
+                campaign_id: t.def.campaign_id.clone(),
+                duplicate: q(Quality::Duplicate),
+                late: q(Quality::Late),
+                rejected,
+            }
         })
         .collect();
     let waiting = store.orphans().await?;
@@ -157,7 +165,14 @@ async fn health(store: &dyn Store, format: Format) -> Result<u8, Failure> {
         Format::Json => {
             let list: Vec<serde_json::Value> = rows
                 .iter()
-                .map(|(c, d, l)| serde_json::json!({"campaign_id": c, "duplicate": d, "late": l}))
+                .map(|r| {
+                    serde_json::json!({
+                        "campaign_id": r.campaign_id,
+                        "duplicate": r.duplicate,
+                        "late": r.late,
+                        "rejected": r.rejected,
+                    })
+                })
                 .collect();
             let oldest = waiting.oldest.map(|t| t.to_string());
             output::json(

@@ -139,8 +139,9 @@ pub enum Command {
         #[arg(required = true, value_name = "RECIPIENT")]
         recipients: Vec<String>,
     },
-    /// Data quality of each campaign's gateway callbacks: duplicates, and receipts that
-    /// came after a final status; and statuses waiting for a message that never came
+    /// Data quality of each campaign's gateway callbacks: duplicates, receipts that came
+    /// after a final status, rejected callbacks that named the campaign; and statuses
+    /// waiting for a message that never came
     /// (docs/rules.md, "Data quality"). Not part of any report.
     Health {
         /// table or json.

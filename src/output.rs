@@ -411,15 +411,42 @@ pub fn campaigns_table(list: &[CampaignSummary], w: &mut dyn Write) -> io::Resul
     Ok(())
 }
 
-/// `health` as a table: campaign, duplicate callbacks, late receipts.
-pub fn health_table(rows: &[(String, i64, i64)], w: &mut dyn Write) -> io::Result<()> {
+/// One campaign's line of `health`.
+#[derive(Debug)]
+pub struct HealthRow {
+    pub campaign_id: String,
+    /// Duplicate callbacks.
+    pub duplicate: i64,
+    /// Receipts after a final status.
+    pub late: i64,
+    /// Rejected callbacks that named the campaign, by the field that decided.
+    pub rejected: std::collections::BTreeMap<&'static str, i64>,
+}
+
+/// `health` as a table: campaign, duplicate callbacks, late receipts, rejected callbacks
+/// (with their fields).
+pub fn health_table(rows: &[HealthRow], w: &mut dyn Write) -> io::Result<()> {
     if rows.is_empty() {
         return writeln!(w, "no campaigns yet");
     }
-    let header = ["CAMPAIGN", "DUPLICATE", "LATE"];
-    let cells: Vec<[String; 3]> = rows
+    let header = ["CAMPAIGN", "DUPLICATE", "LATE", "REJECTED"];
+    let cells: Vec<[String; 4]> = rows
         .iter()
-        .map(|(c, d, l)| [clean(c).into_owned(), d.to_string(), l.to_string()])
+        .map(|r| {
+            let total: i64 = r.rejected.values().sum();
+            let rejected = if r.rejected.is_empty() {
+                total.to_string()
+            } else {
+                let by: Vec<String> = r.rejected.iter().map(|(f, n)| format!("{f} {n}")).collect();
+                format!("{total} ({})", by.join(", "))
+            };
+            [
+                clean(&r.campaign_id).into_owned(),
+                r.duplicate.to_string(),
+                r.late.to_string(),
+                rejected,
+            ]
+        })
         .collect();
     let mut widths = header.map(width);
     for r in &cells {
@@ -427,21 +454,19 @@ pub fn health_table(rows: &[(String, i64, i64)], w: &mut dyn Write) -> io::Resul
             widths[i] = widths[i].max(width(f));
         }
     }
-    writeln!(
-        w,
-        "{}  {}  {}",
-        pad(header[0], widths[0]),
-        lpad(header[1], widths[1]),
-        lpad(header[2], widths[2])
-    )?;
-    for r in &cells {
+    let line = |w: &mut dyn Write, r: [&str; 4]| {
         writeln!(
             w,
-            "{}  {}  {}",
-            pad(&r[0], widths[0]),
-            lpad(&r[1], widths[1]),
-            lpad(&r[2], widths[2])
-        )?;
+            "{}  {}  {}  {}",
+            pad(r[0], widths[0]),
+            lpad(r[1], widths[1]),
+            lpad(r[2], widths[2]),
+            pad(r[3], widths[3]).trim_end()
+        )
+    };
+    line(w, header)?;
+    for r in &cells {
+        line(w, [&r[0], &r[1], &r[2], &r[3]])?;
     }
     Ok(())
 }

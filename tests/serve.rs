@@ -416,14 +416,14 @@ fn health_counts_duplicate_and_late_callbacks() {
     assert_eq!(
         h,
         serde_json::json!({"campaigns": [
-            {"campaign_id": "h", "duplicate": 1, "late": 1},
-            {"campaign_id": "quiet", "duplicate": 0, "late": 0}
+            {"campaign_id": "h", "duplicate": 1, "late": 1, "rejected": {}},
+            {"campaign_id": "quiet", "duplicate": 0, "late": 0, "rejected": {}}
         ], "waiting_for_message": {"messages": 1, "oldest_at": "2026-03-02T09:00:00.000Z"}})
     );
     let table = text(&run(&store, &["health"], "").stdout);
     assert_eq!(
         table,
-        "CAMPAIGN  DUPLICATE  LATE\nh                 1     1\nquiet             0     0\n\
+        "CAMPAIGN  DUPLICATE  LATE  REJECTED\nh                 1     1  0\nquiet             0     0  0\n\
          statuses waiting for their message: 1 (the oldest pending status is of 2026-03-02T09:00:00.000Z)\n"
     );
     // The report has no such figures: the same keys as before the callbacks.

@@ -1010,6 +1010,46 @@ pub async fn statuses_waiting_for_their_message(store: &dyn Store) {
     verify_passes(store).await;
 }
 
+/// [`Store::count_quality`]: a rejected callback's count lands in a campaign that
+/// exists, by the field that decided, durably and additively; a campaign that does not
+/// exist gets nothing. The report does not change (docs/rules.md, "Data quality").
+pub async fn rejected_callbacks_are_counted_by_campaign(store: &dyn Store) {
+    use smsreport_core::engine::Quality;
+    ingest_expecting(
+        store,
+        r#"{"type":"campaign","campaign_id":"c","name":"C"}"#,
+        counts(1, 0, 0),
+        "the campaign",
+    )
+    .await;
+    let before = report_json(store, "c").await;
+    let status = Quality::rejected("MessageStatus: missing");
+    let done_date = Quality::rejected("done date: not a date");
+    let odd = Quality::rejected("something else entirely");
+    for (q, n) in [(status, 1), (status, 2), (done_date, 1), (odd, 1)] {
+        assert!(store.count_quality("c", q, n).await.unwrap(), "{q:?}");
+    }
+    assert!(!store.count_quality("nope", status, 1).await.unwrap());
+    let t = store.totals("c").await.unwrap().unwrap();
+    let got: Vec<(String, i64)> = t
+        .counters
+        .quality
+        .iter()
+        .map(|(q, n)| (q.name(), *n))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("rejected:MessageStatus".to_owned(), 3),
+            ("rejected:done date".to_owned(), 1),
+            ("rejected:other".to_owned(), 1),
+        ]
+    );
+    assert!(store.totals("nope").await.unwrap().is_none());
+    assert_eq!(report_json(store, "c").await, before, "not in the report");
+    verify_passes(store).await;
+}
+
 /// More distinct status events for one message than it remembers
 /// ([`MessageState::MAX_SEEN`](smsreport_core::engine::MessageState::MAX_SEEN), 1 024):
 /// every one of them still takes part in the max rule, and a repeat of any of the first
@@ -1521,6 +1561,7 @@ macro_rules! suite {
                 status_order_does_not_matter, months_in_a_time_zone, tracked_links,
                 forty_statuses_of_one_message, more_statuses_than_a_message_remembers,
                 undated_receipts_across_batches, statuses_waiting_for_their_message,
+                rejected_callbacks_are_counted_by_campaign,
                 export_moves_everything, forgetting_a_person;
             properties: any_order_and_duplication_gives_the_same_reports,
                 rows_sum_to_total_and_verify_passes

@@ -202,24 +202,66 @@ pub enum CampaignCounter {
 }
 
 /// What the data-quality counters of a campaign count: gateway callbacks for its
-/// messages that were duplicates, or that came after the message's status was final.
+/// messages that were duplicates, that came after the message's status was final, or
+/// that were rejected (by the field that decided).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Quality {
     /// A callback that repeated a status already recorded (a gateway's retry).
     Duplicate,
     /// A callback (not a duplicate) for a message whose status was already final.
     Late,
+    /// A callback rejected, naming the campaign in its URL (`?campaign_id=`): the index
+    /// of the field that decided in [`crate::gateway::REJECTION_FIELDS`].
+    Rejected(u8),
 }
 
 impl Quality {
-    /// Both, in display order.
+    /// The two counted by the engine, in display order.
     pub const ALL: [Quality; 2] = [Quality::Duplicate, Quality::Late];
 
-    /// The name in counter names, `/metrics` and `smsreport health`.
-    pub fn as_str(self) -> &'static str {
+    /// A rejection whose reason is `reason` (its field: the text before `:`).
+    pub fn rejected(reason: &str) -> Quality {
+        Quality::Rejected(crate::gateway::rejection_field(reason) as u8)
+    }
+
+    /// The name in counter names (after `quality:`), `/metrics` and `smsreport health`:
+    /// `duplicate`, `late`, `rejected:FIELD`.
+    pub fn name(self) -> String {
+        match self {
+            Quality::Duplicate => "duplicate".into(),
+            Quality::Late => "late".into(),
+            Quality::Rejected(_) => format!("rejected:{}", self.field().unwrap_or("other")),
+        }
+    }
+
+    /// `duplicate`, `late` or `rejected`.
+    pub fn kind(self) -> &'static str {
         match self {
             Quality::Duplicate => "duplicate",
             Quality::Late => "late",
+            Quality::Rejected(_) => "rejected",
+        }
+    }
+
+    /// The field of a rejection.
+    pub fn field(self) -> Option<&'static str> {
+        match self {
+            Quality::Rejected(i) => crate::gateway::REJECTION_FIELDS.get(i as usize).copied(),
+            _ => None,
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Quality> {
+        match name {
+            "duplicate" => Some(Quality::Duplicate),
+            "late" => Some(Quality::Late),
+            _ => {
+                let field = name.strip_prefix("rejected:")?;
+                let i = crate::gateway::REJECTION_FIELDS
+                    .iter()
+                    .position(|f| *f == field)?;
+                Some(Quality::Rejected(i as u8))
+            }
         }
     }
 }
@@ -249,7 +291,7 @@ impl CampaignCounter {
             CampaignCounter::Awaiting(h) => format!("await:{h}"),
             CampaignCounter::Country(c, s) => format!("country:{}:{}", s.as_str(), c.key()),
             CampaignCounter::CountryClicks(c) => format!("country_clicks:{}", c.key()),
-            CampaignCounter::Quality(q) => format!("quality:{}", q.as_str()),
+            CampaignCounter::Quality(q) => format!("quality:{}", q.name()),
         }
     }
 
@@ -277,9 +319,7 @@ impl CampaignCounter {
                 CampaignCounter::Country(Country::from_key(c)?, s.parse().ok()?)
             }
             Some(("country_clicks", c)) => CampaignCounter::CountryClicks(Country::from_key(c)?),
-            Some(("quality", q)) => {
-                CampaignCounter::Quality(*Quality::ALL.iter().find(|x| x.as_str() == q)?)
-            }
+            Some(("quality", q)) => CampaignCounter::Quality(Quality::from_name(q)?),
             Some(_) => return None,
         })
     }

@@ -332,6 +332,24 @@ impl Store for MemStore {
             .collect())
     }
 
+    async fn count_quality(
+        &self,
+        campaign_id: &str,
+        quality: crate::engine::Quality,
+        n: i64,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if !state.campaigns.contains_key(campaign_id) {
+            return Ok(false);
+        }
+        let c = Counter::Campaign(
+            campaign_id.to_owned(),
+            crate::engine::CampaignCounter::Quality(quality),
+        );
+        *state.counters.entry(c).or_default() += n;
+        Ok(true)
+    }
+
     async fn orphans(&self) -> Result<crate::store::Orphans, StoreError> {
         let mut o = crate::store::Orphans::default();
         for m in self.state().messages.values() {

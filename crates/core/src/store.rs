@@ -267,6 +267,21 @@ pub trait Store: Send + Sync + Debug {
     /// Counts every stored message, click and contact into a [`Recount`].
     async fn recount(&self) -> Result<Recount, StoreError>;
 
+    /// Adds `n` to data-quality counter `quality` of campaign `campaign_id`, durably
+    /// (docs/rules.md, "Data quality"); answers `false`, storing nothing, when there is
+    /// no such campaign. The service counts rejected callbacks with it.
+    async fn count_quality(
+        &self,
+        campaign_id: &str,
+        quality: crate::engine::Quality,
+        n: i64,
+    ) -> Result<bool, StoreError> {
+        let _ = (campaign_id, quality, n);
+        Err(StoreError::Invalid(
+            "this store cannot count data quality".into(),
+        ))
+    }
+
     /// Statuses waiting for a message that never came: how many message ids have a
     /// pending status and no message, and the earliest of those pending statuses' times
     /// (docs/rules.md, "Data quality"). Its cost grows with the number of such ids, not

@@ -374,6 +374,15 @@ impl Store for GroupCommit {
         self.inner.orphans().await
     }
 
+    async fn count_quality(
+        &self,
+        campaign_id: &str,
+        quality: smsreport_core::engine::Quality,
+        n: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner.count_quality(campaign_id, quality, n).await
+    }
+
     async fn save_links(&self, links: &[TrackedLink]) -> Result<Vec<TrackedLink>, StoreError> {
         self.inner.save_links(links).await
     }

@@ -61,21 +61,44 @@ struct CampaignSeries {
     values: fn(&CampaignTotals) -> Vec<(&'static str, u64)>,
 }
 
-const CAMPAIGN_SERIES: &[CampaignSeries] = &[CampaignSeries {
-    name: "smsreport_campaign_callbacks_total",
-    help: "Gateway callbacks for a campaign's messages that were duplicates, or came after \
+const CAMPAIGN_SERIES: &[CampaignSeries] = &[
+    CampaignSeries {
+        name: "smsreport_campaign_callbacks_total",
+        help: "Gateway callbacks for a campaign's messages that were duplicates, or came after \
            a final status (late).",
-    label: "kind",
-    values: |t| {
-        Quality::ALL
-            .iter()
-            .map(|q| {
-                let n = t.counters.quality.get(q).copied().unwrap_or(0);
-                (q.as_str(), u64::try_from(n).unwrap_or(0))
-            })
-            .collect()
+        label: "kind",
+        values: |t| {
+            Quality::ALL
+                .iter()
+                .map(|q| {
+                    let n = t.counters.quality.get(q).copied().unwrap_or(0);
+                    (q.kind(), u64::try_from(n).unwrap_or(0))
+                })
+                .collect()
+        },
     },
-}];
+    CampaignSeries {
+        name: "smsreport_campaign_rejected_callbacks_total",
+        help: "Gateway callbacks rejected whose URL named the campaign (?campaign_id=), by the \
+           field that decided; kept in the store.",
+        label: "reason",
+        values: |t| {
+            smsreport_core::gateway::REJECTION_FIELDS
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let n = t
+                        .counters
+                        .quality
+                        .get(&Quality::Rejected(i as u8))
+                        .copied()
+                        .unwrap_or(0);
+                    (*f, u64::try_from(n).unwrap_or(0))
+                })
+                .collect()
+        },
+    },
+];
 
 /// The service's metrics.
 pub struct Metrics {
@@ -352,27 +375,8 @@ impl Metrics {
 /// The field a gateway rejection names (`type: …` → `type`), from a fixed list so the
 /// label's values stay few; `other` for any other reason.
 fn reason_label(reason: &str) -> &'static str {
-    const FIELDS: [&str; 13] = [
-        "id",
-        "stat",
-        "err",
-        "type",
-        "level",
-        "message_status",
-        "MessageSid",
-        "MessageStatus",
-        "ErrorCode",
-        "campaign_id",
-        "region",
-        "done date",
-        "text",
-    ];
-    let name = reason.split_once(':').map_or("", |(n, _)| n);
-    FIELDS
-        .iter()
-        .find(|f| **f == name)
-        .copied()
-        .unwrap_or("other")
+    use smsreport_core::gateway::{rejection_field, REJECTION_FIELDS};
+    REJECTION_FIELDS[rejection_field(reason)]
 }
 
 /// `GET /metrics`: the service's metrics, with each campaign's data-quality counters

@@ -100,11 +100,16 @@ async fn ingest_one(
     parsed: Result<Callback, Rejection>,
     campaign_id: Option<String>,
 ) -> Result<Outcome, ApiError> {
-    let callback = parsed.map_err(|r| {
-        st.metrics.callback(gateway, &Outcome::Rejected(r.clone()));
-        log_rejected(gateway, &r.reason, fields);
-        ApiError::bad_request(r.reason)
-    })?;
+    let callback = match parsed {
+        Ok(c) => c,
+        Err(r) => {
+            st.metrics.callback(gateway, &Outcome::Rejected(r.clone()));
+            log_rejected(gateway, &r.reason, fields);
+            count_rejected(st, campaign_id.as_deref(), &r.reason).await;
+            return Err(ApiError::bad_request(r.reason));
+        }
+    };
+    let counted_in = campaign_id.clone();
     let parsed = Parsed {
         callback,
         campaign_id,
@@ -123,8 +128,25 @@ async fn ingest_one(
         Outcome::Rejected(r) if r.kind == RejectionKind::UnknownCampaign => {
             Err(ApiError::new(StatusCode::NOT_FOUND, r.reason))
         }
-        Outcome::Rejected(r) => Err(ApiError::bad_request(r.reason)),
+        Outcome::Rejected(r) => {
+            count_rejected(st, counted_in.as_deref(), &r.reason).await;
+            Err(ApiError::bad_request(r.reason))
+        }
         o => Ok(o),
+    }
+}
+
+/// Counts a rejected callback in the campaign its URL named (docs/rules.md, "Data
+/// quality"), if that campaign exists. The answer stays the rejection whatever becomes
+/// of the count; a store that cannot take it is logged.
+async fn count_rejected(st: &AppState, campaign_id: Option<&str>, reason: &str) {
+    let Some(campaign_id) = campaign_id else {
+        return;
+    };
+    let quality = smsreport_core::engine::Quality::rejected(reason);
+    if let Err(e) = st.store.count_quality(campaign_id, quality, 1).await {
+        st.metrics.store_error();
+        tracing::warn!(error = %mask_numbers(&e.to_string()), "a rejected callback was not counted");
     }
 }
 

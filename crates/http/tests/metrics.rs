@@ -37,6 +37,19 @@ async fn a_scrape_parses_cleanly(store: Arc<dyn Store>) {
     )
     .await;
     s.get("/v1/webhooks/kannel?type=3&id=m1").await;
+    // Rejected, naming a campaign in the URL: counted in that campaign, in the store.
+    let r = s
+        .post(
+            "/v1/webhooks/twilio?campaign_id=spring-sale",
+            &form(),
+            b"MessageSid=m1",
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    s.get("/v1/webhooks/kannel?type=3&id=m1&campaign_id=spring-sale")
+        .await;
+    s.get("/v1/webhooks/kannel?type=3&id=m1&campaign_id=no-such-campaign")
+        .await;
     s.get("/nowhere").await;
     let r = s.get("/metrics").await;
     assert_eq!(r.status, 200);
@@ -83,7 +96,7 @@ async fn a_scrape_parses_cleanly(store: Arc<dyn Store>) {
             "smsreport_gateway_rejected_total",
             &[("gateway", "kannel"), ("reason", "type")]
         ),
-        1.0
+        3.0
     );
     assert_eq!(
         counter(
@@ -91,6 +104,20 @@ async fn a_scrape_parses_cleanly(store: Arc<dyn Store>) {
             &[("campaign", "spring-sale"), ("kind", "duplicate")]
         ),
         2.0
+    );
+    for (reason, n) in [("MessageStatus", 1.0), ("type", 1.0), ("stat", 0.0)] {
+        assert_eq!(
+            counter(
+                "smsreport_campaign_rejected_callbacks_total",
+                &[("campaign", "spring-sale"), ("reason", reason)]
+            ),
+            n,
+            "{reason}"
+        );
+    }
+    assert!(
+        !text.contains("no-such-campaign"),
+        "a campaign that does not exist has no series"
     );
     let gauge = |metric: &str| match find(metric, &[]).value {
         Value::Gauge(v) => v,

@@ -946,6 +946,32 @@ impl Store for SledStore {
             .await
     }
 
+    async fn count_quality(
+        &self,
+        campaign_id: &str,
+        quality: smsreport_core::engine::Quality,
+        n: i64,
+    ) -> Result<bool, StoreError> {
+        let campaign_id = campaign_id.to_owned();
+        self.blocking(move |inner| {
+            let _guard = inner.ingest.lock().unwrap_or_else(|p| p.into_inner());
+            if inner.get(&key(b'C', &[campaign_id.as_bytes()]))?.is_none() {
+                return Ok(false);
+            }
+            let mut counters = std::collections::BTreeMap::new();
+            counters.insert(
+                Counter::Campaign(campaign_id, CampaignCounter::Quality(quality)),
+                n,
+            );
+            inner.write(&Changes {
+                counters,
+                ..Changes::default()
+            })?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn orphans(&self) -> Result<smsreport_core::store::Orphans, StoreError> {
         self.blocking(|inner| {
             let mut o = smsreport_core::store::Orphans::default();

@@ -105,6 +105,12 @@ macro_rules! page_rows {
 }
 pub(crate) use page_rows;
 
+/// Adds to one data-quality counter of a campaign that exists (`$1` campaign, `$2`
+/// counter name, `$3` amount); the same statement on both dialects.
+pub(crate) const COUNT_QUALITY: &str = "INSERT INTO campaign_counters (campaign_id, name, value) \
+     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM campaigns WHERE campaign_id = $1) \
+     ON CONFLICT (campaign_id, name) DO UPDATE SET value = campaign_counters.value + excluded.value";
+
 /// Gives `$store` (a type with a sqlx `pool` field) the shared reads as inherent
 /// methods: `read_link`, `read_totals`, `read_all_totals`, `read_edge_clicks`,
 /// `read_recount` and `read_export_page`, each what the `Store` method of the same name
@@ -114,6 +120,25 @@ pub(crate) use page_rows;
 macro_rules! shared_reads {
     ($store:ty, $pending:expr, $orphans:expr) => {
         impl $store {
+            async fn write_quality(
+                &self,
+                campaign_id: &str,
+                quality: smsreport_core::engine::Quality,
+                n: i64,
+            ) -> Result<bool, smsreport_core::StoreError> {
+                let name = smsreport_core::engine::CampaignCounter::Quality(quality).name();
+                let done = sqlx::query($crate::read::COUNT_QUALITY)
+                    .bind(campaign_id)
+                    .bind(name)
+                    .bind(n)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        smsreport_core::StoreError::backend("counting data quality", e)
+                    })?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn read_orphans(
                 &self,
             ) -> Result<smsreport_core::store::Orphans, smsreport_core::StoreError> {

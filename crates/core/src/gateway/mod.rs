@@ -38,6 +38,36 @@ mod smpp;
 mod twilio;
 
 pub use form::Params;
+
+/// The fields a gateway rejection can name (its reason's text before `:`), then `other`
+/// for any other reason: the values of [`crate::engine::Quality::Rejected`] and of
+/// `/metrics`' `reason` label, a fixed list so both stay few. Only ever append to it:
+/// stored counters name these.
+pub const REJECTION_FIELDS: [&str; 14] = [
+    "id",
+    "stat",
+    "err",
+    "type",
+    "level",
+    "message_status",
+    "MessageSid",
+    "MessageStatus",
+    "ErrorCode",
+    "campaign_id",
+    "region",
+    "done date",
+    "text",
+    "other",
+];
+
+/// The index in [`REJECTION_FIELDS`] of the field `reason` names; `other`'s for any other.
+pub fn rejection_field(reason: &str) -> usize {
+    let name = reason.split_once(':').map_or("", |(n, _)| n);
+    REJECTION_FIELDS[..REJECTION_FIELDS.len() - 1]
+        .iter()
+        .position(|f| *f == name)
+        .unwrap_or(REJECTION_FIELDS.len() - 1)
+}
 pub use ingest::{ingest_callback_lines, ingest_callbacks};
 pub use jasmin::jasmin;
 pub use kannel::kannel;

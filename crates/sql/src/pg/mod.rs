@@ -543,4 +543,13 @@ impl Store for PgStore {
     async fn orphans(&self) -> Result<smsreport_core::store::Orphans, StoreError> {
         self.read_orphans().await
     }
+
+    async fn count_quality(
+        &self,
+        campaign_id: &str,
+        quality: smsreport_core::engine::Quality,
+        n: i64,
+    ) -> Result<bool, StoreError> {
+        self.write_quality(campaign_id, quality, n).await
+    }
 }
