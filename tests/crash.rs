@@ -4,13 +4,14 @@
 //!
 //! - `ingest` of a generated stream is killed again and again; after each kill `verify`
 //!   passes (totals agree with per-message state), and re-ingesting the stream after the
-//!   kills gives exactly the report of an uninterrupted run. On sled and on PostgreSQL.
+//!   kills gives exactly the report of an uninterrupted run. On sled, SQLite and
+//!   PostgreSQL.
 //! - `serve` is killed while clients post batches to `/v1/events`; every batch that got
 //!   a `200` is still there after the restart (posting it again changes nothing), and
-//!   once every batch is in, the report equals a sequential ingest. On sled and on
-//!   PostgreSQL; with four clients posting 100 lines per request, and with sixteen
-//!   posting one event per request, which `serve` gathers into shared store writes
-//!   (group commit): a kill then cuts writes that hold many requests.
+//!   once every batch is in, the report equals a sequential ingest. On sled, SQLite and
+//!   PostgreSQL with four clients posting 100 lines per request, and with sixteen
+//!   posting one event per request on sled and PostgreSQL, which `serve` gathers into
+//!   shared store writes (group commit): a kill then cuts writes that hold many requests.
 //!
 //! `SMSREPORT_CRASH_CYCLES` sets the number of kills per test (default 20);
 //! `SMSREPORT_CRASH_LONG=1` runs the long mode (200 kills and a four times larger
@@ -124,6 +125,16 @@ fn killed_ingests_lose_nothing_and_double_count_nothing() {
         "sled ingest",
         &format!("sled:{}", dir.path().join("reference").display()),
         &format!("sled:{}", dir.path().join("crashed").display()),
+    );
+}
+
+#[test]
+fn killed_ingests_on_sqlite_lose_nothing_and_double_count_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    killed_ingests(
+        "sqlite ingest",
+        &format!("sqlite:{}", dir.path().join("reference.sqlite").display()),
+        &format!("sqlite:{}", dir.path().join("crashed.sqlite").display()),
     );
 }
 
@@ -350,6 +361,17 @@ fn killed_server_keeps_every_acknowledged_batch() {
         "sled serve",
         &format!("sled:{}", dir.path().join("served").display()),
         &format!("sled:{}", dir.path().join("reference").display()),
+        batches(),
+    );
+}
+
+#[test]
+fn killed_server_on_sqlite_keeps_every_acknowledged_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    killed_server(
+        "sqlite serve",
+        &format!("sqlite:{}", dir.path().join("served.sqlite").display()),
+        &format!("sqlite:{}", dir.path().join("reference.sqlite").display()),
         batches(),
     );
 }
