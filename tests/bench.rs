@@ -4,23 +4,15 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_smsreport");
 
-#[test]
-fn bench_measures_each_store_in_a_fresh_one_and_cleans_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let sled = format!("sled:{}", dir.path().join("sled").display());
-    let sqlite = format!("sqlite:{}", dir.path().join("db.sqlite").display());
+/// Runs `bench ARGS --format json` on a sled folder and a SQLite file named in `dir`;
+/// asserts it succeeded with one row per store, in order, and answers the rows.
+fn bench_on_sled_and_sqlite(dir: &std::path::Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let sled = format!("sled:{}", dir.join("sled").display());
+    let sqlite = format!("sqlite:{}", dir.join("db.sqlite").display());
     let out = Command::new(BIN)
-        .args([
-            "--store",
-            &sled,
-            "--store",
-            &sqlite,
-            "bench",
-            "--messages",
-            "300",
-            "--format",
-            "json",
-        ])
+        .args(["--store", &sled, "--store", &sqlite, "bench"])
+        .args(args)
+        .args(["--format", "json"])
         .env_remove("SMSREPORT_STORE")
         .output()
         .unwrap();
@@ -30,11 +22,37 @@ fn bench_measures_each_store_in_a_fresh_one_and_cleans_up() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rows = v.as_array().unwrap();
+    let rows = v.as_array().unwrap().clone();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["store"], sled.as_str());
     assert_eq!(rows[1]["store"], sqlite.as_str());
-    for r in rows {
+    rows
+}
+
+/// `bench` left nothing beside the named stores: the sled folder is empty and no SQLite
+/// file is in `dir`.
+fn assert_nothing_left(dir: &std::path::Path) {
+    assert_eq!(
+        std::fs::read_dir(dir.join("sled")).map(|d| d.count()).ok(),
+        Some(0),
+        "nothing left in the sled folder"
+    );
+    let files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        files,
+        vec!["sled".to_owned()],
+        "no SQLite file left: {files:?}"
+    );
+}
+
+#[test]
+fn bench_measures_each_store_in_a_fresh_one_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = bench_on_sled_and_sqlite(dir.path(), &["--messages", "300"]);
+    for r in &rows {
         // 300 messages: a campaign line, contacts, messages, receipts and clicks.
         assert!(r["events"].as_u64().unwrap() > 900, "{r}");
         for field in ["ingest_events_per_s", "report_p50_ms", "report_p99_ms"] {
@@ -45,20 +63,7 @@ fn bench_measures_each_store_in_a_fresh_one_and_cleans_up() {
         assert!(r["disk_bytes"].as_u64().unwrap() > 0, "{r}");
     }
     // The fresh stores are gone; the named ones were never written.
-    let left: Vec<_> = std::fs::read_dir(dir.path().join("sled"))
-        .map(|d| d.count())
-        .into_iter()
-        .collect();
-    assert_eq!(left, vec![0], "nothing left in the sled folder");
-    let files: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        files,
-        vec!["sled".to_owned()],
-        "no SQLite file left: {files:?}"
-    );
+    assert_nothing_left(dir.path());
 }
 
 #[test]
@@ -93,36 +98,8 @@ fn bench_table_and_one_store_per_other_command() {
 #[test]
 fn bench_http_clients_posts_callbacks_through_serve_beside_the_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let sled = format!("sled:{}", dir.path().join("sled").display());
-    let sqlite = format!("sqlite:{}", dir.path().join("db.sqlite").display());
-    let out = Command::new(BIN)
-        .args([
-            "--store",
-            &sled,
-            "--store",
-            &sqlite,
-            "bench",
-            "--http-clients",
-            "3",
-            "--callbacks",
-            "60",
-            "--format",
-            "json",
-        ])
-        .env_remove("SMSREPORT_STORE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rows = v.as_array().unwrap();
-    assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0]["store"], sled.as_str());
-    assert_eq!(rows[1]["store"], sqlite.as_str());
-    for r in rows {
+    let rows = bench_on_sled_and_sqlite(dir.path(), &["--http-clients", "3", "--callbacks", "60"]);
+    for r in &rows {
         assert_eq!(r["clients"], 3, "{r}");
         // Every callback was answered 200 (the bench fails otherwise), and the floor
         // made as many writes, 20 per writer.
@@ -146,20 +123,7 @@ fn bench_http_clients_posts_callbacks_through_serve_beside_the_floor() {
         );
     }
     // The served stores and the floors' scratch stores are gone.
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("sled")).unwrap().count(),
-        0,
-        "nothing left in the sled folder"
-    );
-    let files: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        files,
-        vec!["sled".to_owned()],
-        "no SQLite file left: {files:?}"
-    );
+    assert_nothing_left(dir.path());
 }
 
 #[test]
