@@ -280,12 +280,7 @@ pub(crate) async fn report(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "The campaign's id"),
-        ("status" = Option<String>, Query, description = "A report row: delivered, sent, queued, undelivered, errors, routing, expired, rejected, other"),
-        ("stale" = Option<bool>, Query, description = "Only messages awaiting a final receipt for stale_after_h hours or more"),
-        ("age" = Option<String>, Query, description = "under_1h, 1h_to_6h, 6h_to_24h, 24h_to_72h or over_72h"),
-        ("country" = Option<String>, Query, description = "A region (KZ), a calling code (+882, written %2B882) or a report row (+882/001)"),
-        ("as_of" = Option<String>, Query, description = "Ages as of this RFC 3339 time; now without it"),
-        ("stale_after_h" = Option<u32>, Query, description = "Waiting this many hours or more is stale (1 to 8760, default 72)"),
+        crate::openapi::RecipientFilters,
         ("limit" = Option<usize>, Query, description = "Messages per page, 1 to 10000 (default 1000)"),
         ("after" = Option<String>, Query, description = "The `next` cursor of the previous page"),
     ),

@@ -129,3 +129,24 @@ pub(crate) async fn handler() -> Response {
     )
         .into_response()
 }
+
+/// The recipients filters (docs/rules.md, "Recipients drill-down"), as the API route, the
+/// dashboard page and its CSV all take them: described once, for the document only (the
+/// handlers read the query themselves).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct RecipientFilters {
+    /// A report row: delivered, sent, queued, undelivered, errors, routing, expired, rejected, other
+    status: Option<String>,
+    /// Only messages awaiting a final receipt for stale_after_h hours or more
+    stale: Option<bool>,
+    /// under_1h, 1h_to_6h, 6h_to_24h, 24h_to_72h or over_72h
+    age: Option<String>,
+    /// A region (KZ), a calling code (+882, written %2B882) or a report row (+882/001)
+    country: Option<String>,
+    /// Ages as of this RFC 3339 time; now without it
+    as_of: Option<String>,
+    /// Waiting this many hours or more is stale (1 to 8760, default 72)
+    stale_after_h: Option<u32>,
+}
