@@ -157,7 +157,9 @@ pub(crate) fn key_of(status: i64, at: i64, code: Option<String>) -> Result<Statu
     })
 }
 
-/// The columns of a message row, as [`MessageRow`] names them.
+/// The columns of a message row, as [`MessageRow`] names them (SQLite's load reads them
+/// by name; PostgreSQL's is one `UNION ALL`).
+#[cfg(feature = "sqlite")]
 pub(crate) const MESSAGE_COLUMNS: &str =
     "message_id, campaign_id, recipient, parts, at, status, status_at, error_code, country_code, region";
 
