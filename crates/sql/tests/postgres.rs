@@ -78,7 +78,7 @@ mod pg {
             let mut mine: Vec<String> = rest
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| *i as u64 % TASKS == t || (*i as u64 * 7 + t) % 3 == 0)
+                .filter(|(i, _)| *i as u64 % TASKS == t || (*i as u64 * 7 + t).is_multiple_of(3))
                 .map(|(_, l)| l.clone())
                 .collect();
             shuffle(&mut mine, 0x9e37_79b9 + t);
