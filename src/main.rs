@@ -284,6 +284,17 @@ pub struct ServeArgs {
     /// busy (0: only those already waiting).
     #[arg(long, env = "SMSREPORT_GROUP_COMMIT_LINGER_US", default_value_t = smsreport_http::group::DEFAULT_GROUP_COMMIT_LINGER.as_micros() as u64, value_name = "MICROSECONDS")]
     pub group_commit_linger_us: u64,
+    /// The click spool: a local file that keeps the /c/ clicks the store fails to take,
+    /// recorded once it takes writes again (docs/security.md, "Clicks while the store is
+    /// down"). Default: click-spool.ndjson in a sled folder, FILE-click-spool.ndjson
+    /// beside a SQLite file, smsreport-click-spool.ndjson in the working directory for
+    /// PostgreSQL. Created only when a first click needs it.
+    #[arg(long, env = "SMSREPORT_CLICK_SPOOL", value_name = "PATH")]
+    pub click_spool: Option<std::path::PathBuf>,
+    /// The largest click spool file, in bytes (0: no spool; a click the store fails to
+    /// take is lost, as it is once the spool is full).
+    #[arg(long, env = "SMSREPORT_CLICK_SPOOL_MAX_BYTES", default_value_t = smsreport_http::DEFAULT_CLICK_SPOOL_MAX_BYTES, value_name = "BYTES")]
+    pub click_spool_max_bytes: u64,
 }
 
 fn parse_header_bytes(s: &str) -> Result<usize, String> {

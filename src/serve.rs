@@ -1,6 +1,7 @@
 //! `smsreport serve`: the HTTP service (README.md, "HTTP service"; see `smsreport-http`).
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use smsreport_core::Store;
@@ -126,6 +127,16 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>, store_url: &str) -> Res
         store.clone(),
     );
     let store = group.clone().map_or(store, |g| g as Arc<dyn Store>);
+    let click_spool = (args.click_spool_max_bytes > 0).then(|| {
+        let path = args
+            .click_spool
+            .clone()
+            .unwrap_or_else(|| default_click_spool(store_url));
+        Arc::new(smsreport_http::ClickSpool::new(
+            path,
+            args.click_spool_max_bytes,
+        ))
+    });
     let cfg = Config {
         token: args.token,
         public_url: public_url.clone(),
@@ -139,6 +150,7 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>, store_url: &str) -> Res
         auth_failures_per_minute: args.auth_failures_per_minute,
         unknown_codes_per_minute: args.unknown_codes_per_minute,
         group: group.clone(),
+        click_spool: click_spool.clone(),
     };
     let limits = ConnLimits {
         header_timeout: Duration::from_secs(args.header_timeout),
@@ -155,6 +167,9 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>, store_url: &str) -> Res
         dashboard = %format!("{}/", public_url.trim_end_matches('/')),
         authentication = %auth,
         group_commit_max = args.group_commit_max,
+        click_spool = %click_spool
+            .as_ref()
+            .map_or("off".to_owned(), |s| s.path().display().to_string()),
         "listening on http://{local} (public URL {public_url})"
     );
     let app = smsreport_http::router(store, cfg);
@@ -174,6 +189,23 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>, store_url: &str) -> Res
     }
     tracing::info!("stopped; every answered request is stored");
     Ok(0)
+}
+
+/// Where the click spool is when `--click-spool` does not say: in a sled folder, beside
+/// a SQLite file, in the working directory for PostgreSQL (docs/security.md).
+fn default_click_spool(store_url: &str) -> PathBuf {
+    const NAME: &str = "click-spool.ndjson";
+    if let Some(dir) = store_url.strip_prefix("sled:") {
+        return Path::new(dir).join(NAME);
+    }
+    if let Some(rest) = store_url.strip_prefix("sqlite:") {
+        let file = rest.split('?').next().unwrap_or_default();
+        let file = file.strip_prefix("//").unwrap_or(file);
+        if !file.is_empty() && !file.starts_with(':') {
+            return PathBuf::from(format!("{file}-{NAME}"));
+        }
+    }
+    PathBuf::from(format!("smsreport-{NAME}"))
 }
 
 /// Which authentication is on, for the startup line (docs/security.md).

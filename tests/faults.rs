@@ -502,3 +502,140 @@ fn postgres_stopped_under_serve_answers_503_and_loses_no_acknowledged_batch() {
     drop(server);
     assert_verifies(&pg.url(), "after the outage");
 }
+
+/// The `total_clicks` of a campaign's report, read over HTTP.
+fn served_clicks(addr: &str, campaign: &str) -> Option<u64> {
+    let (status, body) = http(
+        addr,
+        "GET",
+        &format!("/v1/campaigns/{campaign}/report"),
+        "",
+        b"",
+    )
+    .ok()?;
+    if status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["links"]["total_clicks"].as_u64()
+}
+
+/// One metric's value from `/metrics`.
+fn metric(addr: &str, name: &str) -> f64 {
+    let (status, body) = http(addr, "GET", "/metrics", "", b"").unwrap();
+    assert_eq!(status, 200);
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// Clicks `code` as a browser does: the answer must send the visitor on.
+fn click(addr: &str, code: &str) {
+    let ua = "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\n";
+    let (status, body) = http(addr, "GET", &format!("/c/{code}"), ua, b"").unwrap();
+    assert_eq!(status, 302, "/c/{code}: {body}");
+}
+
+/// Waits until the campaign's report counts `want` clicks.
+fn wait_for_clicks(addr: &str, campaign: &str, want: u64, context: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = served_clicks(addr, campaign);
+        if got == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{context}: {got:?} clicks 60 s after PostgreSQL came back, {want} wanted"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn clicks_while_postgres_is_stopped_are_spooled_and_recorded_when_it_returns() {
+    let pg = match PrivatePg::start() {
+        Ok(pg) => pg,
+        Err(why) => return skipped("the click spool test", &why),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("clicks.ndjson");
+    let args = ["--click-spool", spool.to_str().unwrap()];
+    let server = Server::start(&pg.url(), &args);
+    let campaign = r#"{"type":"campaign","campaign_id":"spooled","name":"Spooled","link_tracking":true,"links":[{"link_id":"go","url":"https://shop.example/go"}],"created_at":"2026-03-01T00:00:00Z"}"#;
+    let (status, body) = http(&server.addr, "POST", "/v1/events", "", campaign.as_bytes()).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let messages: Vec<String> = (1..=4)
+        .map(|i| {
+            format!(
+                r#"{{"message_id":"s{i}","recipient":"+3712000000{i}","text":"Go https://shop.example/go"}}"#
+            )
+        })
+        .collect();
+    let (status, body) = http(
+        &server.addr,
+        "POST",
+        "/v1/campaigns/spooled/messages",
+        "Content-Type: application/json\r\n",
+        format!(r#"{{"messages":[{}]}}"#, messages.join(",")).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let codes: Vec<String> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let t = m["text"].as_str().unwrap();
+            t.split("/c/").nth(1).unwrap().trim().to_owned()
+        })
+        .collect();
+    assert_eq!(codes.len(), 4);
+    for c in &codes {
+        click(&server.addr, c);
+    }
+    assert_eq!(served_clicks(&server.addr, "spooled"), Some(4));
+
+    // PostgreSQL goes away: every click still redirects, and is kept in the spool.
+    pg.crash();
+    for c in codes.iter().chain(&codes) {
+        click(&server.addr, c);
+    }
+    assert_eq!(metric(&server.addr, "smsreport_clicks_spooled"), 8.0);
+    assert_eq!(metric(&server.addr, "smsreport_clicks_spooled_total"), 8.0);
+    let kept = std::fs::read_to_string(&spool).unwrap();
+    assert_eq!(kept.lines().count(), 8, "{kept}");
+    assert!(
+        !kept.contains("+3712"),
+        "the spool keeps codes, not numbers: {kept}"
+    );
+
+    // It comes back: the spooled clicks are recorded, once.
+    pg.up().unwrap();
+    wait_for_clicks(&server.addr, "spooled", 12, "live drain");
+    assert_eq!(metric(&server.addr, "smsreport_clicks_spooled"), 0.0);
+    assert_eq!(
+        metric(&server.addr, "smsreport_clicks_unspooled_total"),
+        8.0
+    );
+    assert_eq!(metric(&server.addr, "smsreport_clicks_lost_total"), 0.0);
+    assert_eq!(std::fs::metadata(&spool).unwrap().len(), 0);
+
+    // A second outage, and serve is killed while the clicks wait: the next serve
+    // records them.
+    pg.crash();
+    for c in &codes {
+        click(&server.addr, c);
+    }
+    server.kill();
+    pg.up().unwrap();
+    let server = Server::start(&pg.url(), &args);
+    wait_for_clicks(&server.addr, "spooled", 16, "drain after a restart");
+    assert_eq!(std::fs::metadata(&spool).unwrap().len(), 0);
+    // Nothing is counted twice: a click made while waiting is recorded at once.
+    click(&server.addr, &codes[0]);
+    assert_eq!(served_clicks(&server.addr, "spooled"), Some(17));
+    drop(server);
+    assert_verifies(&pg.url(), "after the outages");
+}

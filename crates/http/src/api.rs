@@ -496,7 +496,14 @@ pub(crate) async fn messages(
             .into_iter()
             .map(|m| (m.message_id, m.recipient, m.text))
             .collect();
-        links::track(&*st.store, &st.cfg.public_url, &totals.def, pairs).await?
+        links::track(
+            &*st.store,
+            &st.links,
+            &st.cfg.public_url,
+            &totals.def,
+            pairs,
+        )
+        .await?
     } else {
         accepted
             .into_iter()

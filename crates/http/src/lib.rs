@@ -46,6 +46,7 @@ mod ratelimit;
 pub mod redact;
 mod routes;
 mod server;
+pub mod spool;
 mod webhooks;
 
 pub use auth::{require_basic_auth, twilio_signature};
@@ -55,6 +56,7 @@ pub use server::{
     serve_with, ConnLimits, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_HEADER_BYTES, DEFAULT_SHUTDOWN_TIMEOUT,
 };
+pub use spool::{ClickSpool, SpoolStats, DEFAULT_CLICK_SPOOL_MAX_BYTES};
 
 /// The default body limit: 16 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 << 20;
@@ -106,6 +108,10 @@ pub struct Config {
     /// The group-commit layer the store is wrapped in, if any: `/metrics` shows its
     /// batches (ARCHITECTURE.md, "Group commit").
     pub group: Option<Arc<GroupCommit>>,
+    /// Where `/c/` keeps the clicks the store fails to take, to record them once it
+    /// takes writes again (docs/security.md, "Clicks while the store is down"); `None`:
+    /// such a click is lost (logged and counted). The router drains it every second.
+    pub click_spool: Option<Arc<ClickSpool>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -127,6 +133,7 @@ impl std::fmt::Debug for Config {
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("unknown_codes_per_minute", &self.unknown_codes_per_minute)
             .field("group", &self.group.is_some())
+            .field("click_spool", &self.click_spool.as_ref().map(|s| s.path()))
             .finish()
     }
 }
@@ -147,6 +154,7 @@ impl Config {
             auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
             unknown_codes_per_minute: DEFAULT_UNKNOWN_CODES_PER_MINUTE,
             group: None,
+            click_spool: None,
         }
     }
 }
@@ -161,6 +169,9 @@ pub(crate) struct AppState {
     pub auth_failures: Arc<ratelimit::PerIp>,
     /// Unknown `/c/` codes by client address.
     pub unknown_codes: Arc<ratelimit::PerIp>,
+    /// The URLs of the codes registered or resolved here, for `/c/` while the store is
+    /// down.
+    pub links: Arc<spool::LinkCache>,
 }
 
 /// The service's routes over `store`.
@@ -184,8 +195,15 @@ fn build(
     const POST: Method = Method::POST;
     cfg.public_url = cfg.public_url.trim_end_matches('/').to_owned();
     let body_limit = cfg.body_limit;
+    if let (Some(spool), Ok(rt)) = (&cfg.click_spool, tokio::runtime::Handle::try_current()) {
+        rt.spawn(spool::drain_loop(
+            Arc::downgrade(spool),
+            Arc::downgrade(&store),
+        ));
+    }
     let state = AppState {
         store,
+        links: Arc::new(spool::LinkCache::default()),
         auth_failures: Arc::new(ratelimit::PerIp::new(cfg.auth_failures_per_minute)),
         unknown_codes: Arc::new(ratelimit::PerIp::new(cfg.unknown_codes_per_minute)),
         cfg: Arc::new(cfg),

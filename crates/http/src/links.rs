@@ -93,6 +93,7 @@ pub fn render_text(
 /// code keep it.
 pub(crate) async fn track(
     store: &dyn Store,
+    cache: &crate::spool::LinkCache,
     public_url: &str,
     def: &CampaignDef,
     messages: Vec<(String, String, String)>,
@@ -136,6 +137,9 @@ pub(crate) async fn track(
             }
         };
         for l in stored {
+            if let Some(url) = def.links.get(&l.link_id) {
+                cache.put(&l.code, url);
+            }
             codes.insert((l.message_id, l.link_id), l.code);
         }
     }
@@ -153,14 +157,18 @@ pub(crate) async fn track(
         .collect())
 }
 
-/// The link a code stands for and its URL; `404` for an unknown code, `429` for a
-/// client address that asked for too many unknown codes (docs/security.md, "Rate
-/// limits"), a bare `503` when the store fails (the details are logged).
-async fn target(
-    st: &AppState,
-    ip: Option<IpAddr>,
-    code: &str,
-) -> Result<(TrackedLink, String), Response> {
+/// Where a code leads: its link and URL from the store, or, while the store is down,
+/// only the URL this process remembers for it (the click is then spooled).
+enum Target {
+    Link(TrackedLink, String),
+    Remembered(std::sync::Arc<str>),
+}
+
+/// Where a code leads; `404` for an unknown code, `429` for a client address that asked
+/// for too many unknown codes (docs/security.md, "Rate limits"). When the store fails, a
+/// code whose URL this process remembers is still redirected if there is a click spool;
+/// otherwise the answer is a bare `503` (the details are logged).
+async fn target(st: &AppState, ip: Option<IpAddr>, code: &str) -> Result<Target, Response> {
     if let Some(secs) = st.unknown_codes.blocked(ip) {
         return Err(ratelimit::too_many("unknown links", secs));
     }
@@ -174,13 +182,32 @@ async fn target(
     let link = match st.store.resolve_link(code).await {
         Ok(Some(l)) => l,
         Ok(None) => return Err(unknown()),
-        Err(e) => return Err(crate::store_unavailable(e)),
+        Err(e) => return remembered(st, code, &e).ok_or_else(|| crate::store_unavailable(e)),
     };
     let url = match st.store.totals(&link.campaign_id).await {
         Ok(t) => t.and_then(|t| t.def.links.get(&link.link_id).cloned()),
-        Err(e) => return Err(crate::store_unavailable(e)),
+        Err(e) => return remembered(st, code, &e).ok_or_else(|| crate::store_unavailable(e)),
     };
-    url.map(|u| (link, u)).ok_or_else(unknown)
+    match url {
+        Some(u) => {
+            st.links.put(code, &u);
+            Ok(Target::Link(link, u))
+        }
+        None => Err(unknown()),
+    }
+}
+
+/// The URL this process remembers for `code`, when the store failed with `e` and there is
+/// a click spool to keep the click in.
+fn remembered(st: &AppState, code: &str, e: &StoreError) -> Option<Target> {
+    st.cfg.click_spool.as_ref()?;
+    let url = st.links.get(code)?;
+    st.metrics.store_error();
+    tracing::warn!(
+        error = %crate::redact::mask_numbers(&smsreport_core::causes::with_causes(e)),
+        "the store failed to resolve a tracked link; redirecting to the URL remembered for it"
+    );
+    Some(Target::Remembered(url))
 }
 
 fn redirect(url: &str) -> Response {
@@ -204,8 +231,8 @@ fn redirect(url: &str) -> Response {
 }
 
 /// `GET /c/{code}`: records the click and redirects to the link's URL. The click is
-/// recorded before the answer; if the store fails to record it, the visitor is still
-/// sent on (the failure is counted in the metrics and logged).
+/// recorded before the answer; if the store fails to record it, it is kept in the click
+/// spool (when there is one) and the visitor is still sent on (crate::spool).
 #[utoipa::path(
     get,
     path = "/c/{code}",
@@ -227,7 +254,7 @@ pub(crate) async fn click(
     let Ok(Path(code)) = code else {
         return ApiError::new(StatusCode::NOT_FOUND, "no such link").into_response();
     };
-    let (link, url) = match target(&st, ip, &code).await {
+    let target = match target(&st, ip, &code).await {
         Ok(t) => t,
         Err(resp) => return resp,
     };
@@ -237,26 +264,62 @@ pub(crate) async fn click(
             .take(1024)
             .collect::<String>()
     });
-    let event = Event::Click(ClickEvent {
-        campaign_id: link.campaign_id,
-        link_id: link.link_id,
-        recipient: link.recipient,
-        at: now(),
-        user_agent,
-        event_id: None,
-    });
-    match st.store.ingest(std::slice::from_ref(&event)).await {
-        Ok(_) => st.metrics.click(),
-        Err(e) => {
-            st.metrics.store_error();
-            tracing::error!(
-                code = %code,
-                error = %crate::redact::mask_numbers(&smsreport_core::causes::with_causes(&e)),
-                "a click was not recorded"
-            );
+    let at = now();
+    let (url, failure) = match target {
+        Target::Link(link, url) => {
+            let event = Event::Click(ClickEvent {
+                campaign_id: link.campaign_id,
+                link_id: link.link_id,
+                recipient: link.recipient,
+                at,
+                user_agent: user_agent.clone(),
+                event_id: None,
+            });
+            match st.store.ingest(std::slice::from_ref(&event)).await {
+                Ok(_) => {
+                    st.metrics.click();
+                    (url, None)
+                }
+                Err(e) => {
+                    st.metrics.store_error();
+                    (url, Some(smsreport_core::causes::with_causes(&e)))
+                }
+            }
         }
+        Target::Remembered(url) => (url.to_string(), Some("the store is down".to_owned())),
+    };
+    if let Some(why) = failure {
+        spool(&st, &code, at, user_agent, &why).await;
     }
     redirect(&url)
+}
+
+/// Keeps a click the store did not take in the click spool, or logs it as lost.
+async fn spool(
+    st: &AppState,
+    code: &str,
+    at: smsreport_core::Millis,
+    user_agent: Option<String>,
+    why: &str,
+) {
+    let why = crate::redact::mask_numbers(why);
+    let Some(spool) = &st.cfg.click_spool else {
+        tracing::error!(code = %code, error = %why, "a click was not recorded (no click spool)");
+        return;
+    };
+    match spool.keep(code, at, user_agent).await {
+        Ok(()) => tracing::warn!(
+            code = %code,
+            error = %why,
+            "the store did not take a click; it is kept in the click spool"
+        ),
+        Err(e) => tracing::error!(
+            code = %code,
+            error = %why,
+            spool_error = %e,
+            "a click was not recorded, and the click spool could not keep it"
+        ),
+    }
 }
 
 /// `HEAD /c/{code}`: the same answer, nothing recorded.
@@ -279,7 +342,8 @@ pub(crate) async fn click_head(
         return ApiError::new(StatusCode::NOT_FOUND, "no such link").into_response();
     };
     match target(&st, ip, &code).await {
-        Ok((_, url)) => redirect(&url),
+        Ok(Target::Link(_, url)) => redirect(&url),
+        Ok(Target::Remembered(url)) => redirect(&url),
         Err(resp) => resp,
     }
 }

@@ -33,6 +33,10 @@ const GROUP_BATCHES: &str = "smsreport_group_commit_batches_total";
 const GROUP_REQUESTS: &str = "smsreport_group_commit_requests_total";
 const GROUP_EVENTS: &str = "smsreport_group_commit_events_total";
 const GROUP_FAILED: &str = "smsreport_group_commit_failed_batches_total";
+const SPOOL_WAITING: &str = "smsreport_clicks_spooled";
+const SPOOL_SPOOLED: &str = "smsreport_clicks_spooled_total";
+const SPOOL_RECORDED: &str = "smsreport_clicks_unspooled_total";
+const SPOOL_LOST: &str = "smsreport_clicks_lost_total";
 const WAITING: &str = "smsreport_statuses_waiting_for_message";
 const WAITING_OLDEST: &str = "smsreport_statuses_waiting_oldest_timestamp_seconds";
 
@@ -181,6 +185,18 @@ impl Metrics {
         ] {
             recorder.describe_counter(name.into(), None, help.into());
         }
+        for (name, help) in [
+            (SPOOL_SPOOLED, "Clicks the store did not take, kept in the click spool (docs/security.md)."),
+            (SPOOL_RECORDED, "Spooled clicks recorded in the store once it took writes again."),
+            (SPOOL_LOST, "Clicks neither recorded nor spooled (the spool full or unwritable), or spooled with a code the store no longer knows."),
+        ] {
+            recorder.describe_counter(name.into(), None, help.into());
+        }
+        recorder.describe_gauge(
+            SPOOL_WAITING.into(),
+            None,
+            "Clicks in the click spool now, waiting for the store.".into(),
+        );
         recorder.describe_gauge(
             WAITING.into(),
             None,
@@ -354,6 +370,16 @@ impl Metrics {
         self.counter(GROUP_EVENTS, vec![]).absolute(g.events);
     }
 
+    /// Sets the click spool's figures from its own.
+    fn spool(&self, s: &crate::spool::SpoolStats) {
+        self.recorder
+            .register_gauge(&Key::from_name(SPOOL_WAITING), &METADATA)
+            .set(s.waiting as f64);
+        self.counter(SPOOL_SPOOLED, vec![]).absolute(s.spooled);
+        self.counter(SPOOL_RECORDED, vec![]).absolute(s.recorded);
+        self.counter(SPOOL_LOST, vec![]).absolute(s.lost);
+    }
+
     /// Sets the gauges of statuses waiting for their message.
     fn waiting(&self, o: &smsreport_core::store::Orphans) {
         let gauge = |name| {
@@ -397,6 +423,9 @@ pub(crate) async fn handler(State(st): State<AppState>) -> Response {
     }
     if let Some(g) = &st.cfg.group {
         st.metrics.group(&g.stats());
+    }
+    if let Some(s) = &st.cfg.click_spool {
+        st.metrics.spool(&s.stats());
     }
     (
         StatusCode::OK,
