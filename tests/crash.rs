@@ -164,6 +164,8 @@ struct Shared {
     todo: Mutex<VecDeque<usize>>,
     acked: Mutex<Vec<usize>>,
     in_flight: AtomicUsize,
+    /// `200` answers so far, from any server.
+    answered: AtomicUsize,
     done: AtomicBool,
 }
 
@@ -233,6 +235,7 @@ fn killed_server(name: &str, store: &str, reference: &str, load: Load) {
         todo: Mutex::new(order.into()),
         acked: Mutex::new(Vec::new()),
         in_flight: AtomicUsize::new(0),
+        answered: AtomicUsize::new(0),
         done: AtomicBool::new(false),
     });
     let clients: Vec<_> = (0..clients)
@@ -255,6 +258,7 @@ fn killed_server(name: &str, store: &str, reference: &str, load: Load) {
                     shared.in_flight.fetch_sub(1, Ordering::SeqCst);
                     match r {
                         Ok((200, body)) => {
+                            shared.answered.fetch_add(1, Ordering::SeqCst);
                             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
                             assert_eq!(v["rejected"], serde_json::json!([]), "{body}");
                             let mut acked = shared.acked.lock().unwrap();
@@ -282,6 +286,15 @@ fn killed_server(name: &str, store: &str, reference: &str, load: Load) {
     let cycles = kill_cycles();
     let mut killed_in_flight = 0;
     for cycle in 0..cycles {
+        // Each kill's clock starts once the new server has acknowledged a request (or
+        // after 5 s): a kill while it is still warming up would cut nothing.
+        let answered = shared.answered.load(Ordering::SeqCst);
+        let waiting = Instant::now();
+        while shared.answered.load(Ordering::SeqCst) == answered
+            && waiting.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         std::thread::sleep(Duration::from_millis(rng.between(30, 300)));
         *shared.addr.lock().unwrap() = String::new();
         if shared.in_flight.load(Ordering::SeqCst) > 0 {
