@@ -171,6 +171,9 @@ pub enum Command {
         /// With --http-clients: `serve --group-commit-max N` (0: group commit off).
         #[arg(long, value_name = "N", requires = "http_clients")]
         group_commit_max: Option<usize>,
+        /// With --http-clients: `serve --group-commit-writers N` (absent: serve's default).
+        #[arg(long, value_name = "N", requires = "http_clients", value_parser = parse_positive)]
+        group_commit_writers: Option<usize>,
     },
     /// Prints a shell completion script for smsreport (e.g. `smsreport completions bash >
     /// /etc/bash_completion.d/smsreport`).
@@ -284,6 +287,10 @@ pub struct ServeArgs {
     /// busy (0: only those already waiting).
     #[arg(long, env = "SMSREPORT_GROUP_COMMIT_LINGER_US", default_value_t = smsreport_http::group::DEFAULT_GROUP_COMMIT_LINGER.as_micros() as u64, value_name = "MICROSECONDS")]
     pub group_commit_linger_us: u64,
+    /// Group commit: how many shared writes may be in the store at once (default: 1 on
+    /// sled and SQLite, single-writer stores; 4 on PostgreSQL).
+    #[arg(long, env = "SMSREPORT_GROUP_COMMIT_WRITERS", value_parser = parse_positive, value_name = "N")]
+    pub group_commit_writers: Option<usize>,
 }
 
 fn parse_header_bytes(s: &str) -> Result<usize, String> {
@@ -403,6 +410,7 @@ fn main() -> ExitCode {
                         http_clients: Some(clients),
                         callbacks,
                         group_commit_max,
+                        group_commit_writers,
                         format,
                         ..
                     } => {
@@ -410,6 +418,7 @@ fn main() -> ExitCode {
                             clients,
                             callbacks,
                             group_commit_max,
+                            group_commit_writers,
                         };
                         return bench_http::command(&cli.store, b, format).await;
                     }
