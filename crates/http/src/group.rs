@@ -2,28 +2,42 @@
 //! durable together, in one store call.
 //!
 //! [`GroupCommit`] wraps a [`Store`] and is one itself. Every read goes straight to the
-//! wrapped store. [`Store::ingest`] hands its events to one writer task, which gathers the
-//! requests waiting at that moment (up to [`GroupConfig::max_events`] events, lingering at
-//! most [`GroupConfig::linger`] for more while the store is busy), ingests them with one
-//! call of the wrapped store, and answers each request with its own slice of the outcomes.
+//! wrapped store. [`Store::ingest`] hands its events to a queue that
+//! [`GroupConfig::writers`] writer tasks share. A writer takes the queue, gathers the
+//! requests waiting at that moment (up to [`GroupConfig::max_events`] events, lingering
+//! at most [`GroupConfig::linger`] for more while the store is busy), lets the queue go to
+//! the next writer, ingests its batch with one call of the wrapped store, and answers
+//! each request with its own slice of the outcomes. So up to `writers` batches are in the
+//! wrapped store at once: one on a single-writer store (sled, SQLite), several on
+//! PostgreSQL, whose concurrent transactions overlap.
 //!
 //! - A request is answered only after the store call that holds its events returned: an
 //!   `Ok` is as durable as the wrapped store's own.
-//! - The events of a batch are its requests' events one request after the other, and the
-//!   engine decides every event in order against what the events before it in the same
-//!   call did (`engine::apply`), exactly as if each request were its own call in that
-//!   order. So the outcomes are those of sequential calls: the same event in two requests
-//!   is a duplicate the second time, two statuses of one message in two requests are
-//!   decided as two calls would decide them (docs/rules.md, "Delivery statuses",
-//!   "Duplicates", "Undated receipts").
+//! - Within a batch: its events are its requests' events one request after the other,
+//!   and the engine decides every event in order against what the events before it in
+//!   the same call did (`engine::apply`), exactly as if each request were its own call in
+//!   that order. So a batch's outcomes are those of sequential calls: the same event in
+//!   two requests is a duplicate the second time, two statuses of one message in two
+//!   requests are decided as two calls would decide them (docs/rules.md, "Delivery
+//!   statuses", "Duplicates", "Undated receipts").
+//! - Across batches: with one writer, batches are written one after the other in the
+//!   order their requests arrived, so every outcome is that of sequential calls. With
+//!   several, two batches in the store at once are two concurrent `ingest` calls, as two
+//!   `serve` instances on one PostgreSQL make (tests/concurrency.rs): the store's locks
+//!   order them, and their outcomes follow that commit order, not the order the requests
+//!   arrived in (the same event in both is new in whichever committed first and a
+//!   duplicate in the other).
 //! - A request is never split: one larger than `max_events` is a batch of its own.
 //! - A failed batch fails every request in it with the same error (a backend failure is a
 //!   `503` in every handler); none of them was acknowledged, so nothing acknowledged is
-//!   lost, and the store's own atomicity means none of it is half stored.
+//!   lost, and the store's own atomicity means none of it is half stored. Batches beside
+//!   it are not affected.
 //! - The linger: a request that finds the store idle (no batch written within the last
-//!   `linger`) is written at once. While the store is busy, the writer waits at most
-//!   `linger` after the batch's first request, and only until the batch holds as many
-//!   requests as the previous batch did (the clients just answered, coming back).
+//!   `linger`) is written at once. While the store is busy, the writer gathering waits at
+//!   most `linger` after the batch's first request, and only until the batch holds as
+//!   many requests as the last batch written (by any writer) did: the clients just
+//!   answered, coming back. It holds the queue while it waits, so the other writers are
+//!   busy writing or waiting for it, never gathering half a batch beside it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
