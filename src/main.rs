@@ -287,8 +287,8 @@ pub struct ServeArgs {
     /// busy (0: only those already waiting).
     #[arg(long, env = "SMSREPORT_GROUP_COMMIT_LINGER_US", default_value_t = smsreport_http::group::DEFAULT_GROUP_COMMIT_LINGER.as_micros() as u64, value_name = "MICROSECONDS")]
     pub group_commit_linger_us: u64,
-    /// Group commit: how many shared writes may be in the store at once (default: 1 on
-    /// sled and SQLite, single-writer stores; 4 on PostgreSQL).
+    /// Group commit: how many shared writes may be in the store at once (default 1; more
+    /// can help on PostgreSQL when concurrent writes share no rows; BENCHMARKS.md).
     #[arg(long, env = "SMSREPORT_GROUP_COMMIT_WRITERS", value_parser = parse_positive, value_name = "N")]
     pub group_commit_writers: Option<usize>,
 }

@@ -201,7 +201,8 @@ fn authentication(args: &ServeArgs) -> String {
 
 /// The group-commit layer over `store` (ARCHITECTURE.md, "Group commit"), `None` when
 /// `--group-commit-max 0` turns it off. Without `--group-commit-writers`, one writer on
-/// sled and SQLite (a single writer each), several on PostgreSQL.
+/// sled and SQLite (a single writer each), and the measured default on PostgreSQL
+/// (`DEFAULT_GROUP_COMMIT_WRITERS_POSTGRES`).
 fn group_commit(
     max_events: usize,
     linger_us: u64,

@@ -8,8 +8,8 @@
 //! at most [`GroupConfig::linger`] for more while the store is busy), lets the queue go to
 //! the next writer, ingests its batch with one call of the wrapped store, and answers
 //! each request with its own slice of the outcomes. So up to `writers` batches are in the
-//! wrapped store at once: one on a single-writer store (sled, SQLite), several on
-//! PostgreSQL, whose concurrent transactions overlap.
+//! wrapped store at once: one on a single-writer store (sled, SQLite); several can help
+//! on PostgreSQL when concurrent transactions do not wait for each other's rows.
 //!
 //! - A request is answered only after the store call that holds its events returned: an
 //!   `Ok` is as durable as the wrapped store's own.
@@ -33,11 +33,12 @@
 //!   lost, and the store's own atomicity means none of it is half stored. Batches beside
 //!   it are not affected.
 //! - The linger: a request that finds the store idle (no batch written within the last
-//!   `linger`) is written at once. While the store is busy, the writer gathering waits at
-//!   most `linger` after the batch's first request, and only until the batch holds as
-//!   many requests as the last batch written (by any writer) did: the clients just
-//!   answered, coming back. It holds the queue while it waits, so the other writers are
-//!   busy writing or waiting for it, never gathering half a batch beside it.
+//!   `linger`, and no other writer's batch in it) is written at once. While the store is
+//!   busy, the writer gathering waits at most `linger` after the batch's first request,
+//!   and only until the batch holds as many requests as the last batch written (by any
+//!   writer) did: the clients just answered, coming back. It holds the queue while it
+//!   waits, so the other writers are busy writing or waiting for it, never gathering half
+//!   a batch beside it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -58,9 +59,12 @@ pub const DEFAULT_GROUP_COMMIT_MAX: usize = 2_000;
 /// The default linger: 1 ms.
 pub const DEFAULT_GROUP_COMMIT_LINGER: Duration = Duration::from_millis(1);
 
-/// The default writers on PostgreSQL (`serve`'s, without `--group-commit-writers`):
-/// batches in the store at once; sled and SQLite have one.
-pub const DEFAULT_GROUP_COMMIT_WRITERS_POSTGRES: usize = 4;
+/// The default writers on PostgreSQL (`serve`'s, without `--group-commit-writers`): 1, as
+/// on sled and SQLite. Measured with 1, 2, 4 and 8 (BENCHMARKS.md, "Callbacks through
+/// serve"), more writers were no faster: concurrent batches of one campaign wait for each
+/// other's commit on its counter rows and on their messages' lock buckets, so their
+/// commits do not overlap, and each is smaller.
+pub const DEFAULT_GROUP_COMMIT_WRITERS_POSTGRES: usize = 1;
 
 /// How a [`GroupCommit`] gathers requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,8 +76,8 @@ pub struct GroupConfig {
     /// takes only the requests already waiting.
     pub linger: Duration,
     /// How many batches may be in the wrapped store at once (writer tasks sharing one
-    /// queue); at least 1. One for a single-writer store (sled, SQLite); more where
-    /// concurrent transactions overlap (PostgreSQL).
+    /// queue); at least 1. One for a single-writer store (sled, SQLite); more only where
+    /// concurrent transactions overlap (PostgreSQL, writes that do not share rows).
     pub writers: usize,
 }
 
@@ -186,6 +190,7 @@ impl GroupCommit {
         let shared = Arc::new(Shared {
             queue: tokio::sync::Mutex::new(Queue { rx, carried: None }),
             last: std::sync::Mutex::new(None),
+            in_flight: AtomicU64::new(0),
         });
         for _ in 0..config.writers {
             tokio::spawn(writer(inner.clone(), shared.clone(), config, stats.clone()));
@@ -223,6 +228,8 @@ struct Shared {
     queue: tokio::sync::Mutex<Queue>,
     /// When the last batch (of any writer) was written, and how many requests it held.
     last: std::sync::Mutex<Option<(Instant, usize)>>,
+    /// Batches gathered and not written yet.
+    in_flight: AtomicU64,
 }
 
 struct Queue {
@@ -244,6 +251,7 @@ async fn writer(
         let requests = batch.len();
         write(&store, batch, events, &stats).await;
         *shared.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), requests));
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -256,11 +264,13 @@ async fn gather(shared: &Shared, config: GroupConfig) -> Option<(Vec<Request>, u
         None => q.rx.recv().await?,
     };
     let start = Instant::now();
-    // Busy: a batch was written within the last `linger`. Then wait for as many requests
-    // as that batch held, for at most `linger`.
+    // Busy: another writer's batch is in the store, or a batch was written within the
+    // last `linger`. Then wait for as many requests as the last batch written held, for
+    // at most `linger`.
     let last = *shared.last.lock().unwrap_or_else(|p| p.into_inner());
+    let writing = shared.in_flight.load(Ordering::SeqCst) > 0;
     let target = match last {
-        Some((at, n)) if start.saturating_duration_since(at) <= config.linger => n,
+        Some((at, n)) if writing || start.saturating_duration_since(at) <= config.linger => n,
         _ => 0,
     };
     let deadline = start + config.linger;
@@ -286,6 +296,8 @@ async fn gather(shared: &Shared, config: GroupConfig) -> Option<(Vec<Request>, u
         events += r.events.len();
         batch.push(r);
     }
+    // Counted while the queue is held: the next writer to gather sees this batch.
+    shared.in_flight.fetch_add(1, Ordering::SeqCst);
     Some((batch, events))
 }
 
