@@ -45,6 +45,8 @@ pub struct HttpMeasured {
     pub callback_p99_ms: f64,
     /// `serve --group-commit-max` (absent: serve's default).
     pub group_commit_max: Option<usize>,
+    /// `serve --group-commit-writers` (absent: serve's default for the store).
+    pub group_commit_writers: Option<usize>,
     /// Durable writes per second of the floor, N writers, one event each.
     pub floor_writes: u64,
     pub floor_writes_per_s: f64,
@@ -58,6 +60,7 @@ pub struct HttpBench {
     pub clients: usize,
     pub callbacks: u64,
     pub group_commit_max: Option<usize>,
+    pub group_commit_writers: Option<usize>,
 }
 
 /// `smsreport bench --http-clients N`: every store in turn, then the table, JSON or CSV.
@@ -97,6 +100,7 @@ pub async fn command(stores: &[String], b: HttpBench, format: Format) -> Result<
             callback_p50_ms: percentile(&times, 0.50),
             callback_p99_ms: percentile(&times, 0.99),
             group_commit_max: b.group_commit_max,
+            group_commit_writers: b.group_commit_writers,
             floor_writes,
             floor_writes_per_s,
             ratio: callbacks_per_s / floor_writes_per_s.max(1e-9),
@@ -111,11 +115,11 @@ fn print(results: &[HttpMeasured], format: Format) -> Result<(), Failure> {
     match format {
         Format::Json => crate::output::json(&results, &mut out)?,
         Format::Csv => {
-            writeln!(out, "store,clients,callbacks,callbacks_per_s,callback_p50_ms,callback_p99_ms,group_commit_max,floor_writes,floor_writes_per_s,ratio\r")?;
+            writeln!(out, "store,clients,callbacks,callbacks_per_s,callback_p50_ms,callback_p99_ms,group_commit_max,group_commit_writers,floor_writes,floor_writes_per_s,ratio\r")?;
             for m in results {
                 writeln!(
                     out,
-                    "{},{},{},{:.0},{:.3},{:.3},{},{},{:.0},{:.3}\r",
+                    "{},{},{},{:.0},{:.3},{:.3},{},{},{},{:.0},{:.3}\r",
                     smsreport_core::csv::csv_field(&m.store),
                     m.clients,
                     m.callbacks,
@@ -123,6 +127,8 @@ fn print(results: &[HttpMeasured], format: Format) -> Result<(), Failure> {
                     m.callback_p50_ms,
                     m.callback_p99_ms,
                     m.group_commit_max.map_or(String::new(), |n| n.to_string()),
+                    m.group_commit_writers
+                        .map_or(String::new(), |n| n.to_string()),
                     m.floor_writes,
                     m.floor_writes_per_s,
                     m.ratio
@@ -181,6 +187,9 @@ fn start_serve(store: &str, b: HttpBench) -> Result<(ServeChild, String), Failur
         .args(["serve", "--listen", "127.0.0.1:0"]);
     if let Some(n) = b.group_commit_max {
         cmd.args(["--group-commit-max", &n.to_string()]);
+    }
+    if let Some(n) = b.group_commit_writers {
+        cmd.args(["--group-commit-writers", &n.to_string()]);
     }
     // The bench's own server: no secrets or settings from the environment.
     for (k, _) in std::env::vars() {

@@ -171,6 +171,9 @@ pub enum Command {
         /// With --http-clients: `serve --group-commit-max N` (0: group commit off).
         #[arg(long, value_name = "N", requires = "http_clients")]
         group_commit_max: Option<usize>,
+        /// With --http-clients: `serve --group-commit-writers N` (absent: serve's default).
+        #[arg(long, value_name = "N", requires = "http_clients", value_parser = parse_positive)]
+        group_commit_writers: Option<usize>,
     },
     /// Prints a shell completion script for smsreport (e.g. `smsreport completions bash >
     /// /etc/bash_completion.d/smsreport`).
@@ -295,6 +298,10 @@ pub struct ServeArgs {
     /// take is lost, as it is once the spool is full).
     #[arg(long, env = "SMSREPORT_CLICK_SPOOL_MAX_BYTES", default_value_t = smsreport_http::DEFAULT_CLICK_SPOOL_MAX_BYTES, value_name = "BYTES")]
     pub click_spool_max_bytes: u64,
+    /// Group commit: how many shared writes may be in the store at once (default 1; more
+    /// can help on PostgreSQL when concurrent writes share no rows; BENCHMARKS.md).
+    #[arg(long, env = "SMSREPORT_GROUP_COMMIT_WRITERS", value_parser = parse_positive, value_name = "N")]
+    pub group_commit_writers: Option<usize>,
 }
 
 fn parse_header_bytes(s: &str) -> Result<usize, String> {
@@ -414,6 +421,7 @@ fn main() -> ExitCode {
                         http_clients: Some(clients),
                         callbacks,
                         group_commit_max,
+                        group_commit_writers,
                         format,
                         ..
                     } => {
@@ -421,6 +429,7 @@ fn main() -> ExitCode {
                             clients,
                             callbacks,
                             group_commit_max,
+                            group_commit_writers,
                         };
                         return bench_http::command(&cli.store, b, format).await;
                     }

@@ -124,6 +124,8 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>, store_url: &str) -> Res
     let group = group_commit(
         args.group_commit_max,
         args.group_commit_linger_us,
+        args.group_commit_writers,
+        store_url,
         store.clone(),
     );
     let store = group.clone().map_or(store, |g| g as Arc<dyn Store>);
@@ -170,6 +172,7 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>, store_url: &str) -> Res
         click_spool = %click_spool
             .as_ref()
             .map_or("off".to_owned(), |s| s.path().display().to_string()),
+        group_commit_writers = group.as_ref().map_or(0, |g| g.config().writers),
         "listening on http://{local} (public URL {public_url})"
     );
     let app = smsreport_http::router(store, cfg);
@@ -229,18 +232,29 @@ fn authentication(args: &ServeArgs) -> String {
 }
 
 /// The group-commit layer over `store` (ARCHITECTURE.md, "Group commit"), `None` when
-/// `--group-commit-max 0` turns it off.
+/// `--group-commit-max 0` turns it off. Without `--group-commit-writers`, one writer on
+/// sled and SQLite (a single writer each), and the measured default on PostgreSQL
+/// (`DEFAULT_GROUP_COMMIT_WRITERS_POSTGRES`).
 fn group_commit(
     max_events: usize,
     linger_us: u64,
+    writers: Option<usize>,
+    store_url: &str,
     store: Arc<dyn Store>,
 ) -> Option<Arc<smsreport_http::GroupCommit>> {
+    let postgres = store_url.starts_with("postgres:") || store_url.starts_with("postgresql:");
+    let writers = writers.unwrap_or(if postgres {
+        smsreport_http::group::DEFAULT_GROUP_COMMIT_WRITERS_POSTGRES
+    } else {
+        1
+    });
     (max_events > 0).then(|| {
         Arc::new(smsreport_http::GroupCommit::new(
             store,
             smsreport_http::GroupConfig {
                 max_events,
                 linger: Duration::from_micros(linger_us),
+                writers,
             },
         ))
     })

@@ -2,28 +2,43 @@
 //! durable together, in one store call.
 //!
 //! [`GroupCommit`] wraps a [`Store`] and is one itself. Every read goes straight to the
-//! wrapped store. [`Store::ingest`] hands its events to one writer task, which gathers the
-//! requests waiting at that moment (up to [`GroupConfig::max_events`] events, lingering at
-//! most [`GroupConfig::linger`] for more while the store is busy), ingests them with one
-//! call of the wrapped store, and answers each request with its own slice of the outcomes.
+//! wrapped store. [`Store::ingest`] hands its events to a queue that
+//! [`GroupConfig::writers`] writer tasks share. A writer takes the queue, gathers the
+//! requests waiting at that moment (up to [`GroupConfig::max_events`] events, lingering
+//! at most [`GroupConfig::linger`] for more while the store is busy), lets the queue go to
+//! the next writer, ingests its batch with one call of the wrapped store, and answers
+//! each request with its own slice of the outcomes. So up to `writers` batches are in the
+//! wrapped store at once: one on a single-writer store (sled, SQLite); several can help
+//! on PostgreSQL when concurrent transactions do not wait for each other's rows.
 //!
 //! - A request is answered only after the store call that holds its events returned: an
 //!   `Ok` is as durable as the wrapped store's own.
-//! - The events of a batch are its requests' events one request after the other, and the
-//!   engine decides every event in order against what the events before it in the same
-//!   call did (`engine::apply`), exactly as if each request were its own call in that
-//!   order. So the outcomes are those of sequential calls: the same event in two requests
-//!   is a duplicate the second time, two statuses of one message in two requests are
-//!   decided as two calls would decide them (docs/rules.md, "Delivery statuses",
-//!   "Duplicates", "Undated receipts").
+//! - Within a batch: its events are its requests' events one request after the other,
+//!   and the engine decides every event in order against what the events before it in
+//!   the same call did (`engine::apply`), exactly as if each request were its own call in
+//!   that order. So a batch's outcomes are those of sequential calls: the same event in
+//!   two requests is a duplicate the second time, two statuses of one message in two
+//!   requests are decided as two calls would decide them (docs/rules.md, "Delivery
+//!   statuses", "Duplicates", "Undated receipts").
+//! - Across batches: with one writer, batches are written one after the other in the
+//!   order their requests arrived, so every outcome is that of sequential calls. With
+//!   several, two batches in the store at once are two concurrent `ingest` calls, as two
+//!   `serve` instances on one PostgreSQL make (tests/concurrency.rs): the store's locks
+//!   order them, and their outcomes follow that commit order, not the order the requests
+//!   arrived in (the same event in both is new in whichever committed first and a
+//!   duplicate in the other).
 //! - A request is never split: one larger than `max_events` is a batch of its own.
 //! - A failed batch fails every request in it with the same error (a backend failure is a
 //!   `503` in every handler); none of them was acknowledged, so nothing acknowledged is
-//!   lost, and the store's own atomicity means none of it is half stored.
+//!   lost, and the store's own atomicity means none of it is half stored. Batches beside
+//!   it are not affected.
 //! - The linger: a request that finds the store idle (no batch written within the last
-//!   `linger`) is written at once. While the store is busy, the writer waits at most
-//!   `linger` after the batch's first request, and only until the batch holds as many
-//!   requests as the previous batch did (the clients just answered, coming back).
+//!   `linger`, and no other writer's batch in it) is written at once. While the store is
+//!   busy, the writer gathering waits at most `linger` after the batch's first request,
+//!   and only until the batch holds as many requests as the last batch written (by any
+//!   writer) did: the clients just answered, coming back. It holds the queue while it
+//!   waits, so the other writers are busy writing or waiting for it, never gathering half
+//!   a batch beside it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,6 +59,13 @@ pub const DEFAULT_GROUP_COMMIT_MAX: usize = 2_000;
 /// The default linger: 1 ms.
 pub const DEFAULT_GROUP_COMMIT_LINGER: Duration = Duration::from_millis(1);
 
+/// The default writers on PostgreSQL (`serve`'s, without `--group-commit-writers`): 1, as
+/// on sled and SQLite. Measured with 1, 2, 4 and 8 (BENCHMARKS.md, "Callbacks through
+/// serve"), more writers were no faster: concurrent batches of one campaign wait for each
+/// other's commit on its counter rows and on their messages' lock buckets, so their
+/// commits do not overlap, and each is smaller.
+pub const DEFAULT_GROUP_COMMIT_WRITERS_POSTGRES: usize = 1;
+
 /// How a [`GroupCommit`] gathers requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupConfig {
@@ -53,6 +75,10 @@ pub struct GroupConfig {
     /// How long a batch may wait for more requests while the store is busy; zero: it
     /// takes only the requests already waiting.
     pub linger: Duration,
+    /// How many batches may be in the wrapped store at once (writer tasks sharing one
+    /// queue); at least 1. One for a single-writer store (sled, SQLite); more only where
+    /// concurrent transactions overlap (PostgreSQL, writes that do not share rows).
+    pub writers: usize,
 }
 
 impl Default for GroupConfig {
@@ -60,6 +86,7 @@ impl Default for GroupConfig {
         GroupConfig {
             max_events: DEFAULT_GROUP_COMMIT_MAX,
             linger: DEFAULT_GROUP_COMMIT_LINGER,
+            writers: 1,
         }
     }
 }
@@ -153,13 +180,21 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Wraps `inner`; starts the writer task on the current tokio runtime (it ends when
-    /// the wrapper is dropped). A `max_events` of 0 is taken as 1.
+    /// Wraps `inner`; starts the writer tasks on the current tokio runtime (they end when
+    /// the wrapper is dropped). A `max_events` or `writers` of 0 is taken as 1.
     pub fn new(inner: Arc<dyn Store>, mut config: GroupConfig) -> GroupCommit {
         config.max_events = config.max_events.max(1);
+        config.writers = config.writers.max(1);
         let (queue, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(Counters::default());
-        tokio::spawn(writer(inner.clone(), rx, config, stats.clone()));
+        let shared = Arc::new(Shared {
+            queue: tokio::sync::Mutex::new(Queue { rx, carried: None }),
+            last: std::sync::Mutex::new(None),
+            in_flight: AtomicU64::new(0),
+        });
+        for _ in 0..config.writers {
+            tokio::spawn(writer(inner.clone(), shared.clone(), config, stats.clone()));
+        }
         GroupCommit {
             inner,
             queue,
@@ -186,58 +221,84 @@ fn writer_gone() -> StoreError {
     )
 }
 
-/// The writer task: one batch at a time, until every [`GroupCommit`] handle is dropped.
+/// What the writers share: the queue (with the request a full batch left over) and the
+/// last batch written.
+struct Shared {
+    /// Taken by one writer at a time, for as long as it gathers a batch.
+    queue: tokio::sync::Mutex<Queue>,
+    /// When the last batch (of any writer) was written, and how many requests it held.
+    last: std::sync::Mutex<Option<(Instant, usize)>>,
+    /// Batches gathered and not written yet.
+    in_flight: AtomicU64,
+}
+
+struct Queue {
+    rx: mpsc::UnboundedReceiver<Request>,
+    /// The request that did not fit in the previous batch: the next batch's first.
+    carried: Option<Request>,
+}
+
+/// A writer task: gathers a batch (holding the queue meanwhile), writes it, answers its
+/// requests, again, until every [`GroupCommit`] handle is dropped and the queue is empty.
+/// [`GroupConfig::writers`] of them share the queue, so that many batches are in flight.
 async fn writer(
     store: Arc<dyn Store>,
-    mut rx: mpsc::UnboundedReceiver<Request>,
+    shared: Arc<Shared>,
     config: GroupConfig,
     stats: Arc<Counters>,
 ) {
-    let mut carried: Option<Request> = None;
-    // When the previous batch was written, and how many requests it held.
-    let mut last: Option<(Instant, usize)> = None;
-    loop {
-        let first = match carried.take() {
-            Some(r) => r,
-            None => match rx.recv().await {
-                Some(r) => r,
-                None => return,
-            },
-        };
-        let start = Instant::now();
-        // Busy: a batch was written within the last `linger`. Then wait for as many
-        // requests as that batch held, for at most `linger`.
-        let target = match last {
-            Some((at, n)) if start.duration_since(at) <= config.linger => n,
-            _ => 0,
-        };
-        let deadline = start + config.linger;
-        let mut events = first.events.len();
-        let mut batch = vec![first];
-        while events < config.max_events {
-            let next = match rx.try_recv() {
-                Ok(r) => Some(r),
-                Err(mpsc::error::TryRecvError::Disconnected) => None,
-                Err(mpsc::error::TryRecvError::Empty) if batch.len() < target => {
-                    tokio::time::timeout_at(deadline, rx.recv())
-                        .await
-                        .ok()
-                        .flatten()
-                }
-                Err(mpsc::error::TryRecvError::Empty) => None,
-            };
-            let Some(r) = next else { break };
-            if events + r.events.len() > config.max_events {
-                carried = Some(r);
-                break;
-            }
-            events += r.events.len();
-            batch.push(r);
-        }
+    while let Some((batch, events)) = gather(&shared, config).await {
         let requests = batch.len();
         write(&store, batch, events, &stats).await;
-        last = Some((Instant::now(), requests));
+        *shared.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), requests));
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// The next batch and its number of events; `None` once the queue is closed and empty.
+async fn gather(shared: &Shared, config: GroupConfig) -> Option<(Vec<Request>, usize)> {
+    let mut queue = shared.queue.lock().await;
+    let q = &mut *queue;
+    let first = match q.carried.take() {
+        Some(r) => r,
+        None => q.rx.recv().await?,
+    };
+    let start = Instant::now();
+    // Busy: another writer's batch is in the store, or a batch was written within the
+    // last `linger`. Then wait for as many requests as the last batch written held, for
+    // at most `linger`.
+    let last = *shared.last.lock().unwrap_or_else(|p| p.into_inner());
+    let writing = shared.in_flight.load(Ordering::SeqCst) > 0;
+    let target = match last {
+        Some((at, n)) if writing || start.saturating_duration_since(at) <= config.linger => n,
+        _ => 0,
+    };
+    let deadline = start + config.linger;
+    let mut events = first.events.len();
+    let mut batch = vec![first];
+    while events < config.max_events {
+        let next = match q.rx.try_recv() {
+            Ok(r) => Some(r),
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+            Err(mpsc::error::TryRecvError::Empty) if batch.len() < target => {
+                tokio::time::timeout_at(deadline, q.rx.recv())
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            Err(mpsc::error::TryRecvError::Empty) => None,
+        };
+        let Some(r) = next else { break };
+        if events + r.events.len() > config.max_events {
+            q.carried = Some(r);
+            break;
+        }
+        events += r.events.len();
+        batch.push(r);
+    }
+    // Counted while the queue is held: the next writer to gather sees this batch.
+    shared.in_flight.fetch_add(1, Ordering::SeqCst);
+    Some((batch, events))
 }
 
 /// Ingests a batch in one store call, counts it, and answers each request.
@@ -414,15 +475,25 @@ mod tests {
     use std::sync::Mutex;
 
     /// A [`MemStore`] whose ingests can be held at a gate, failed or made to panic, and
-    /// that records each call's number of events.
+    /// that records each call's number of events and how many calls were in it at once.
     #[derive(Debug, Default)]
     struct Probe {
         inner: MemStore,
         closed: AtomicU64,
+        /// While closed, the calls numbered up to this one pass all the same.
+        passed: AtomicUsize,
         entered: AtomicUsize,
         fail_call: AtomicUsize,
+        /// Fails every call whose number is a multiple of this; 0: none.
+        fail_every: AtomicUsize,
         panic_call: AtomicUsize,
+        /// Microseconds each call takes at least.
+        slow_us: AtomicU64,
+        inside: AtomicUsize,
+        most_inside: AtomicUsize,
         calls: Mutex<Vec<usize>>,
+        /// Each call's number of events, by its number (from 1).
+        sizes: Mutex<std::collections::BTreeMap<usize, usize>>,
     }
 
     impl Probe {
@@ -434,24 +505,47 @@ mod tests {
         }
     }
 
-    #[async_trait]
-    impl Store for Probe {
-        async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
-            let call = self.entered.fetch_add(1, Ordering::SeqCst) + 1;
-            while self.closed.load(Ordering::SeqCst) == 1 {
+    impl Probe {
+        async fn ingest_as_call(
+            &self,
+            call: usize,
+            events: &[Event],
+        ) -> Result<Vec<Outcome>, StoreError> {
+            while self.closed.load(Ordering::SeqCst) == 1
+                && call > self.passed.load(Ordering::SeqCst)
+            {
                 tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let slow = self.slow_us.load(Ordering::SeqCst);
+            if slow > 0 {
+                tokio::time::sleep(Duration::from_micros(slow)).await;
             }
             self.calls.lock().unwrap().push(events.len());
             if self.panic_call.load(Ordering::SeqCst) == call {
+                self.inside.fetch_sub(1, Ordering::SeqCst);
                 panic!("the probe panics");
             }
-            if self.fail_call.load(Ordering::SeqCst) == call {
+            let every = self.fail_every.load(Ordering::SeqCst);
+            if self.fail_call.load(Ordering::SeqCst) == call || (every > 0 && call % every == 0) {
                 return Err(StoreError::backend(
                     "writing a batch",
                     std::io::Error::other("the disk is on fire"),
                 ));
             }
             self.inner.ingest(events).await
+        }
+    }
+
+    #[async_trait]
+    impl Store for Probe {
+        async fn ingest(&self, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
+            let call = self.entered.fetch_add(1, Ordering::SeqCst) + 1;
+            self.sizes.lock().unwrap().insert(call, events.len());
+            let inside = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_inside.fetch_max(inside, Ordering::SeqCst);
+            let result = self.ingest_as_call(call, events).await;
+            self.inside.fetch_sub(1, Ordering::SeqCst);
+            result
         }
         async fn totals(&self, c: &str) -> Result<Option<CampaignTotals>, StoreError> {
             self.inner.totals(c).await
@@ -700,6 +794,7 @@ mod tests {
         let config = GroupConfig {
             max_events: 3,
             linger: Duration::ZERO,
+            writers: 1,
         };
         let group = Arc::new(GroupCommit::new(probe.clone(), config));
         group.ingest(&events(&[CAMPAIGN])).await.unwrap();
@@ -728,10 +823,17 @@ mod tests {
     /// not end if either waited.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn no_linger_while_idle_or_for_a_lone_client() {
+        for writers in [1, 3] {
+            no_linger_with(writers).await;
+        }
+    }
+
+    async fn no_linger_with(writers: usize) {
         let probe = Arc::new(Probe::default());
         let config = GroupConfig {
             max_events: 2_000,
             linger: Duration::from_secs(3_600),
+            writers,
         };
         let group = GroupCommit::new(probe.clone(), config);
         group.ingest(&events(&[CAMPAIGN])).await.unwrap();
@@ -743,5 +845,215 @@ mod tests {
             );
         }
         assert_eq!(group.stats().batches, 21);
+    }
+
+    fn writers(n: usize) -> GroupConfig {
+        GroupConfig {
+            writers: n,
+            ..GroupConfig::default()
+        }
+    }
+
+    async fn until_entered(probe: &Probe, calls: usize) {
+        until("a call to reach the store", || {
+            probe.entered.load(Ordering::SeqCst) == calls
+        })
+        .await;
+    }
+
+    /// Three writers: three requests each held in the store at once (one writer would
+    /// never let the second in while the first is held: this would fail after a minute),
+    /// then, while two of them still are, the queued requests in one batch beside them.
+    /// Each request gets its own outcomes: within the batch those of sequential calls;
+    /// the event two concurrent batches both hold is new in exactly one of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn several_writers_have_batches_in_the_store_at_once_each_request_its_own_outcomes() {
+        let probe = Arc::new(Probe::default());
+        let group = Arc::new(GroupCommit::new(probe.clone(), writers(3)));
+        assert_eq!(group.config().writers, 3);
+        let setup = events(&[CAMPAIGN, &message("m0", "c", "+37120000000")]);
+        let reference = MemStore::default();
+        assert_eq!(
+            group.ingest(&setup).await.unwrap(),
+            reference.ingest(&setup).await.unwrap()
+        );
+        // A click both b and c send; nothing in `requests()` depends on it or on mb, mc.
+        let shared = r#"{"type":"click","campaign_id":"c","link_id":"sale","recipient":"+37120000005","at":"2026-03-02T11:00:00Z","user_agent":"Mozilla/5.0"}"#;
+        let a = events(&[&status("m0", "enroute", "09:00:00")]);
+        let b = events(&[&message("mb", "c", "+37120000006"), shared]);
+        let c = events(&[&message("mc", "c", "+37120000007"), shared]);
+        probe.close();
+        let mut held = Vec::new();
+        for (i, r) in [a.clone(), b.clone(), c.clone()].into_iter().enumerate() {
+            held.extend(submit_in_order(&group, vec![r]).await);
+            until_entered(&probe, 2 + i).await;
+        }
+        assert_eq!(probe.inside.load(Ordering::SeqCst), 3);
+        let queued = submit_in_order(&group, requests()).await;
+        // a's call ends; its writer takes every queued request, and is held with them.
+        probe.passed.store(2, Ordering::SeqCst);
+        until_entered(&probe, 5).await;
+        assert_eq!(probe.inside.load(Ordering::SeqCst), 3);
+        probe.open();
+
+        let mut held = held.into_iter();
+        let got_a = held.next().unwrap().await.unwrap().unwrap();
+        assert_eq!(got_a, reference.ingest(&a).await.unwrap());
+        let got_b = held.next().unwrap().await.unwrap().unwrap();
+        let got_c = held.next().unwrap().await.unwrap().unwrap();
+        assert_eq!(
+            (got_b[0].clone(), got_c[0].clone()),
+            (Outcome::Ingested, Outcome::Ingested)
+        );
+        let mut clicks = [got_b[1].clone(), got_c[1].clone()];
+        clicks.sort_by_key(|o| o != &Outcome::Ingested);
+        assert_eq!(
+            clicks,
+            [Outcome::Ingested, Outcome::Duplicate],
+            "the shared click"
+        );
+        reference.ingest(&b).await.unwrap();
+        reference.ingest(&c).await.unwrap();
+        for (i, (answer, request)) in queued.into_iter().zip(requests()).enumerate() {
+            let got = answer.await.unwrap().unwrap();
+            assert_eq!(
+                got,
+                reference.ingest(&request).await.unwrap(),
+                "request {i}"
+            );
+        }
+        assert_eq!(
+            probe.sizes.lock().unwrap()[&5],
+            requests().concat().len(),
+            "the queued requests went in one call"
+        );
+        let s = group.stats();
+        assert_eq!(
+            (
+                s.batches,
+                s.requests,
+                s.failed_batches,
+                s.waiting,
+                s.max_batch_requests
+            ),
+            (5, 11, 0, 0, 7)
+        );
+        let mut opts = smsreport_core::insights::InsightOptions::now();
+        opts.as_of = Millis::parse("2026-03-05T00:00:00Z").unwrap();
+        assert_eq!(
+            group.report_at("c", opts, None).await.unwrap(),
+            reference.report_at("c", opts, None).await.unwrap()
+        );
+        assert!(group.verify().await.unwrap().differences.is_empty());
+    }
+
+    /// Two writers: a batch of five requests fails while another batch is in the store
+    /// beside it. Each of the five gets the error, the other batch's request its
+    /// outcome, and nothing of the failed batch is stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_several_writers_a_failed_batch_fails_each_of_its_requests_and_only_those() {
+        let probe = Arc::new(Probe::default());
+        let group = Arc::new(GroupCommit::new(probe.clone(), writers(2)));
+        group.ingest(&events(&[CAMPAIGN])).await.unwrap();
+        let m = |i: usize| events(&[&message(&format!("m{i}"), "c", &format!("+3712000000{i}"))]);
+        probe.close();
+        let a = submit_in_order(&group, vec![m(0)]).await.remove(0);
+        until_entered(&probe, 2).await;
+        let b = submit_in_order(&group, vec![m(9)]).await.remove(0);
+        until_entered(&probe, 3).await;
+        let queued: Vec<Vec<Event>> = (1..=5).map(m).collect();
+        let rest = submit_in_order(&group, queued.clone()).await;
+        // a's call ends; the five go in call 4, which fails while b's call 3 is held.
+        probe.fail_call.store(4, Ordering::SeqCst);
+        probe.passed.store(2, Ordering::SeqCst);
+        until_entered(&probe, 4).await;
+        assert_eq!(a.await.unwrap().unwrap(), vec![Outcome::Ingested]);
+        probe.open();
+        for answer in rest {
+            let e = answer.await.unwrap().unwrap_err();
+            assert_eq!(
+                smsreport_core::causes::with_causes(&e),
+                "writing a batch: the disk is on fire"
+            );
+        }
+        assert_eq!(b.await.unwrap().unwrap(), vec![Outcome::Ingested]);
+        assert_eq!(probe.sizes.lock().unwrap()[&4], 5);
+        let s = group.stats();
+        assert_eq!((s.batches, s.failed_batches, s.waiting), (4, 1, 0));
+        assert_eq!(group.report("c").await.unwrap().delivery.total, 2);
+        for r in &queued {
+            assert_eq!(group.ingest(r).await.unwrap(), vec![Outcome::Ingested]);
+        }
+        assert_eq!(group.report("c").await.unwrap().delivery.total, 7);
+    }
+
+    /// Four writers under load from 24 clients, a slow store failing every fifth call:
+    /// never more than four calls in the store at once (and more than one); every request
+    /// answered once, with its own two outcomes or its batch's error; the click every
+    /// request sends new exactly once; every acknowledged message stored and nothing of
+    /// a failed batch; the failed requests, posted again, all new.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn four_writers_under_load_lose_nothing_acknowledged() {
+        let probe = Arc::new(Probe::default());
+        let group = Arc::new(GroupCommit::new(probe.clone(), writers(4)));
+        group.ingest(&events(&[CAMPAIGN])).await.unwrap();
+        probe.slow_us.store(2_000, Ordering::SeqCst);
+        probe.fail_every.store(5, Ordering::SeqCst);
+        const CLIENTS: usize = 24;
+        const EACH: usize = 15;
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                let group = group.clone();
+                tokio::spawn(async move {
+                    let mut answers = Vec::new();
+                    for i in 0..EACH {
+                        let m = message(&format!("m{c}-{i}"), "c", &format!("+3712{c:02}{i:05}"));
+                        let r = events(&[&m, CLICK]);
+                        answers.push((r.clone(), group.ingest(&r).await));
+                    }
+                    answers
+                })
+            })
+            .collect();
+        let (mut ok, mut failed) = (Vec::new(), Vec::new());
+        for c in clients {
+            for (request, answer) in c.await.unwrap() {
+                match answer {
+                    Ok(outcomes) => ok.push(outcomes),
+                    Err(e) => {
+                        assert_eq!(
+                            smsreport_core::causes::with_causes(&e),
+                            "writing a batch: the disk is on fire"
+                        );
+                        failed.push(request);
+                    }
+                }
+            }
+        }
+        let s = group.stats();
+        assert_eq!(ok.len() + failed.len(), CLIENTS * EACH);
+        assert_eq!(s.requests, 1 + (CLIENTS * EACH) as u64);
+        assert_eq!(s.waiting, 0);
+        assert!(s.failed_batches > 0 && !failed.is_empty(), "{s:?}");
+        let most = probe.most_inside.load(Ordering::SeqCst);
+        assert!((2..=4).contains(&most), "{most} calls in the store at once");
+        for o in &ok {
+            assert_eq!(o.len(), 2);
+            assert_eq!(o[0], Outcome::Ingested);
+        }
+        let new_clicks = ok.iter().filter(|o| o[1] == Outcome::Ingested).count();
+        assert_eq!(new_clicks, 1, "the shared click is new exactly once");
+        let report = group.report("c").await.unwrap();
+        assert_eq!(report.delivery.total, ok.len() as u64);
+        probe.fail_every.store(0, Ordering::SeqCst);
+        for r in &failed {
+            assert_eq!(
+                group.ingest(r).await.unwrap(),
+                vec![Outcome::Ingested, Outcome::Duplicate]
+            );
+        }
+        let report = group.report("c").await.unwrap();
+        assert_eq!(report.delivery.total, (CLIENTS * EACH) as u64);
+        assert!(group.verify().await.unwrap().differences.is_empty());
     }
 }
