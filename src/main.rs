@@ -254,8 +254,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SMSREPORT_HEADER_TIMEOUT", default_value_t = smsreport_http::DEFAULT_HEADER_TIMEOUT.as_secs(), value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout: u64,
     /// Seconds a write to a connection may make no progress (its client reads none of
-    /// the answer) before the connection is closed; the clock restarts whenever the
-    /// client takes a byte, so a slow reader is not cut.
+    /// the answer) before the connection is closed; the clock restarts whenever more of
+    /// the answer is taken, so a client that keeps reading is not cut.
     #[arg(long, env = "SMSREPORT_WRITE_TIMEOUT", default_value_t = smsreport_http::DEFAULT_WRITE_TIMEOUT.as_secs(), value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub write_timeout: u64,
     /// The largest request head (request line and headers), in bytes (8192 or more);
