@@ -18,10 +18,14 @@
 //!
 //! The load goes to a new campaign every minute, so that a report's work (and the
 //! memory it takes while it runs) does not grow with the length of the run.
-//! `SMSREPORT_SLED_CACHE_MB` is passed on to `serve`. On sled the RSS grows with the
-//! store: sled's in-memory nodes take several times its page cache
-//! (`smsreport_sled::DEFAULT_CACHE_BYTES`), so the RSS bound fails there once the store
-//! outgrows them; on PostgreSQL it stays flat.
+//! `SMSREPORT_SLED_CACHE_MB` is passed on to `serve`.
+//!
+//! On sled the RSS grows with the store (sled's in-memory nodes take several times its
+//! page cache, `smsreport_sled::DEFAULT_CACHE_BYTES`): the 30-minute run on sled fails
+//! the RSS bound (59 MiB at the start, 171 to 264 MiB after the warm-up, as 1.56
+//! million messages and 0.38 million clicks were stored), with no error and nothing
+//! lost. On PostgreSQL it stays flat (15 minutes: 33.2 MiB ±0.2%), on SQLite too (one
+//! minute: 36.4 MiB, -0.8% / +0.2%).
 
 mod support;
 
@@ -720,7 +724,12 @@ fn soak() {
         .collect();
     assert!(
         outside.is_empty(),
-        "RSS left ±10% of its median ({med} KiB) after the warm-up: {outside:?}"
+        "RSS left ±10% of its median ({med} KiB) after the warm-up in {} of {} samples \
+         (seconds, KiB), the first {:?}, the last {:?}",
+        outside.len(),
+        after.len(),
+        outside.first().unwrap(),
+        outside.last().unwrap()
     );
     assert!(log.contains("stopped"), "{log}");
 }
