@@ -256,6 +256,11 @@ pub struct ServeArgs {
     /// its previous answer (slow, silent and idle keep-alive connections are closed).
     #[arg(long, env = "SMSREPORT_HEADER_TIMEOUT", default_value_t = smsreport_http::DEFAULT_HEADER_TIMEOUT.as_secs(), value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout: u64,
+    /// Seconds a write to a connection may make no progress (its client reads none of
+    /// the answer) before the connection is closed; the clock restarts whenever more of
+    /// the answer is taken, so a client that keeps reading is not cut.
+    #[arg(long, env = "SMSREPORT_WRITE_TIMEOUT", default_value_t = smsreport_http::DEFAULT_WRITE_TIMEOUT.as_secs(), value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout: u64,
     /// The largest request head (request line and headers), in bytes (8192 or more);
     /// a bigger one is 431.
     #[arg(long, env = "SMSREPORT_MAX_HEADER_BYTES", default_value_t = smsreport_http::DEFAULT_MAX_HEADER_BYTES, value_name = "BYTES", value_parser = parse_header_bytes)]

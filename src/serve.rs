@@ -156,6 +156,7 @@ pub async fn run(args: ServeArgs, store: Arc<dyn Store>, store_url: &str) -> Res
     };
     let limits = ConnLimits {
         header_timeout: Duration::from_secs(args.header_timeout),
+        write_timeout: Duration::from_secs(args.write_timeout),
         max_header_bytes: args.max_header_bytes,
         max_connections: args.max_connections,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),

@@ -154,9 +154,15 @@ pub struct Server {
 impl Server {
     /// Starts `serve` on `store` and waits until it listens.
     pub fn start(store: &str, extra: &[&str]) -> Server {
+        Server::start_env(store, extra, &[])
+    }
+
+    /// [`Server::start`] with these environment variables.
+    pub fn start_env(store: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
         let mut child = cmd(store, &args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -54,7 +54,7 @@ pub use group::{GroupCommit, GroupConfig, GroupStats};
 pub use links::{new_code, render_text};
 pub use server::{
     serve_with, ConnLimits, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_HEADER_BYTES, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_MAX_HEADER_BYTES, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
 };
 pub use spool::{ClickSpool, SpoolStats, DEFAULT_CLICK_SPOOL_MAX_BYTES};
 

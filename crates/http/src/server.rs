@@ -1,7 +1,8 @@
 //! The connection loop (docs/security.md, "Limits and timeouts"): HTTP/1.1 over hyper
 //! with a header-read timeout that also closes silent and idle keep-alive connections, a
-//! cap on the request head's size, a cap on open connections, and a deadline for
-//! graceful shutdown.
+//! write timeout for clients that stop reading their answers ([`WriteTimeout`]), a cap
+//! on the request head's size, a cap on open connections, and a deadline for graceful
+//! shutdown.
 //!
 //! hyper answers a request head it cannot take by itself (`431` for a head over the
 //! limit, `414` for a URI over its own limit, `400` for one it cannot parse), with an
@@ -23,11 +24,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 /// The default time a connection has to send a whole request head, counted from its
 /// opening or from the end of its previous answer: 15 s.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(15);
+/// The default time a write may make no progress (the client reads none of its answer)
+/// before the connection is closed: 60 s, as nginx's `send_timeout`.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The default largest request head (request line and headers): 16 KiB.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 << 10;
 /// The default most connections open at once: 512.
@@ -45,6 +50,10 @@ pub struct ConnLimits {
     /// or after its previous answer, is closed (slow headers, silent and idle keep-alive
     /// connections).
     pub header_timeout: Duration,
+    /// A write to the connection that makes no progress this long (its client reads
+    /// nothing) fails and the connection is closed; the clock restarts whenever a write
+    /// makes progress, so a slow client that keeps reading is not cut.
+    pub write_timeout: Duration,
     /// The largest request head, in bytes (at least 8 KiB); a bigger one is `431`.
     pub max_header_bytes: usize,
     /// The most connections served at once; one more is answered `503` and closed.
@@ -58,6 +67,7 @@ impl Default for ConnLimits {
     fn default() -> ConnLimits {
         ConnLimits {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
@@ -116,6 +126,7 @@ pub async fn serve_with(
         let builder = builder.clone();
         let app = app.clone();
         let mut stop = stop_rx.clone();
+        let write_timeout = limits.write_timeout;
         tasks.spawn(async move {
             let _permit = permit;
             OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
@@ -124,7 +135,10 @@ pub async fn serve_with(
                 let mut app = app.clone();
                 async move { app.call(req).await }
             });
-            let conn = builder.serve_connection(TokioIo::new(JsonErrors::new(stream)), service);
+            let conn = builder.serve_connection(
+                TokioIo::new(JsonErrors::new(WriteTimeout::new(stream, write_timeout))),
+                service,
+            );
             tokio::pin!(conn);
             let result = tokio::select! {
                 r = conn.as_mut() => r,
@@ -166,6 +180,93 @@ fn refuse(stream: TcpStream) {
     // A new connection's send buffer is empty: one non-blocking write is enough, and a
     // client that does not read cannot hold anything.
     let _ = stream.try_write(answer.as_bytes());
+}
+
+/// A connection whose writes fail with [`io::ErrorKind::TimedOut`] once one has been
+/// waiting `timeout` without the stream taking a byte (its send buffer stays full: the
+/// client reads nothing). hyper's header-read timeout does not run while hyper is
+/// blocked writing, so without this a client that pipelines requests and never reads
+/// their answers would hold its connection and buffers forever.
+///
+/// The clock starts when a write, flush or shutdown is first told to wait, and stops at
+/// every one that completes: a slow client that keeps reading is not cut. (Linux wakes
+/// a blocked writer once about a third of the socket's send buffer is free: a client
+/// must read that much per timeout.)
+struct WriteTimeout<S> {
+    inner: S,
+    timeout: Duration,
+    /// Armed while a write waits.
+    sleep: Pin<Box<Sleep>>,
+    armed: bool,
+}
+
+impl<S> WriteTimeout<S> {
+    fn new(inner: S, timeout: Duration) -> WriteTimeout<S> {
+        WriteTimeout {
+            inner,
+            timeout,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+            armed: false,
+        }
+    }
+
+    /// `poll` is what the stream answered a write, flush or shutdown: passed on when
+    /// ready (stopping the clock), else the clock is started if it was not running, and
+    /// a wait past `timeout` becomes `TimedOut`.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.armed = false;
+            return poll;
+        }
+        if !self.armed {
+            self.armed = true;
+            self.sleep.as_mut().reset(Instant::now() + self.timeout);
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the client read nothing for {} s (write timeout)",
+                    self.timeout.as_secs_f64()
+                ),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteTimeout<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.watch(cx, poll)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.watch(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.watch(cx, poll)
+    }
 }
 
 /// A connection whose hyper-written error answers (a head without a body, status 400,

@@ -11,7 +11,7 @@ use serde_json::json;
 use smsreport_core::Store;
 use smsreport_http::ConnLimits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 on_every_store!(
     metrics_labels_are_bounded,
@@ -20,6 +20,8 @@ on_every_store!(
     connections_are_capped,
     an_oversized_head_is_431_json,
     shutdown_has_a_deadline,
+    a_client_that_never_reads_is_cut,
+    a_slow_reader_is_not_cut,
     webhooks_check_secrets_before_the_body,
     callback_bodies_have_a_small_limit,
     echoed_rejections_are_capped,
@@ -218,6 +220,138 @@ async fn shutdown_has_a_deadline(store: Arc<dyn Store>) {
     let done = within("the server stopping", s.task.take().unwrap()).await;
     assert!(done.unwrap().is_ok());
     drop(c);
+}
+
+/// A request for the 54 KB OpenAPI document: many of them pipelined make many MB of
+/// answers from little work.
+const BIG_GET: &[u8] = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/// A connection whose receive buffer is a few KiB, so that the server's writes stall as
+/// soon as its own send buffer is full; `n` pipelined [`BIG_GET`]s are written to it in
+/// the background. The write half comes back from the task (dropping it would send FIN).
+async fn pipelined(
+    addr: std::net::SocketAddr,
+    n: usize,
+) -> (
+    tokio::net::tcp::OwnedReadHalf,
+    tokio::task::JoinHandle<tokio::net::tcp::OwnedWriteHalf>,
+) {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let c = socket.connect(addr).await.unwrap();
+    let (r, mut w) = c.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = w.write_all(&BIG_GET.repeat(n)).await;
+        w
+    });
+    (r, writer)
+}
+
+/// How many answers `buf` holds (whole or begun).
+fn answers(buf: &[u8]) -> usize {
+    buf.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count()
+}
+
+/// The length of one answer to [`BIG_GET`], head and body (every one is as long: the
+/// `date` header has a fixed width).
+async fn answer_len(addr: std::net::SocketAddr) -> usize {
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(BIG_GET).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let k = within("one answer", c.read(&mut chunk)).await.unwrap();
+        assert!(k > 0, "closed before a whole answer");
+        buf.extend_from_slice(&chunk[..k]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .expect("a content-length")
+                .trim()
+                .parse()
+                .unwrap();
+            if buf.len() >= end + 4 + length {
+                return end + 4 + length;
+            }
+        }
+    }
+}
+
+async fn a_client_that_never_reads_is_cut(store: Arc<dyn Store>) {
+    let limits = ConnLimits {
+        write_timeout: Duration::from_secs(1),
+        // Only the write timeout may close it.
+        header_timeout: Duration::from_secs(3600),
+        ..ConnLimits::default()
+    };
+    let s = Server::start_with(store, config(), limits).await;
+    // About 27 MB of answers: far more than the server's send buffer (4 MiB at most)
+    // and the client's receive buffer hold.
+    let n = 500;
+    let (mut r, writer) = pipelined(s.addr, n).await;
+    // Never read while the server fills its buffers, stalls, and gives up after 1 s.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // What was already sent, then EOF or a reset; without the write timeout the server
+    // would go on sending all `n` answers and then hold the idle connection for an hour.
+    let mut buf = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(20), r.read_to_end(&mut buf)).await;
+    assert!(
+        ended.is_ok(),
+        "the connection was still open 24 s after its client stopped reading ({} answers read)",
+        answers(&buf)
+    );
+    let total = n * answer_len(s.addr).await;
+    assert!(
+        buf.len() < total,
+        "all {n} answers were sent to a client that did not read"
+    );
+    // The server is fine.
+    assert_eq!(s.get("/healthz").await.status, 200);
+    writer.abort();
+}
+
+async fn a_slow_reader_is_not_cut(store: Arc<dyn Store>) {
+    let limits = ConnLimits {
+        write_timeout: Duration::from_secs(1),
+        ..ConnLimits::default()
+    };
+    let s = Server::start_with(store, config(), limits).await;
+    // About 11 MB, read at about 2.5 MB/s: more than the server's send buffer holds, so
+    // its writes wait for the reader again and again, for several times the timeout.
+    // (The kernel takes more of a blocked write only once about a third of its send
+    // buffer is free: a client reading far less than that per timeout would be cut.)
+    let n = 200;
+    let total = n * answer_len(s.addr).await;
+    let (mut r, writer) = pipelined(s.addr, n).await;
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    // 256 KiB, then a pause of 100 ms, until every answer is in.
+    while buf.len() < total {
+        let mark = buf.len();
+        while buf.len() - mark < 256 << 10 && buf.len() < total {
+            let read = within("a slow reader's next bytes", r.read(&mut chunk)).await;
+            let k = match read {
+                Ok(k) if k > 0 => k,
+                other => panic!(
+                    "a reader that kept reading was cut ({other:?}) after {} of {n} answers, {:?} in",
+                    answers(&buf),
+                    started.elapsed()
+                ),
+            };
+            buf.extend_from_slice(&chunk[..k]);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answers(&buf), n);
+    assert!(
+        started.elapsed() > Duration::from_secs(3),
+        "the reads did not outlast the write timeout ({:?}): the test proves nothing",
+        started.elapsed()
+    );
+    drop(writer.await.unwrap());
 }
 
 async fn webhooks_check_secrets_before_the_body(store: Arc<dyn Store>) {
