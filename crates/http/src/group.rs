@@ -526,7 +526,9 @@ mod tests {
                 panic!("the probe panics");
             }
             let every = self.fail_every.load(Ordering::SeqCst);
-            if self.fail_call.load(Ordering::SeqCst) == call || (every > 0 && call % every == 0) {
+            if self.fail_call.load(Ordering::SeqCst) == call
+                || (every > 0 && call.is_multiple_of(every))
+            {
                 return Err(StoreError::backend(
                     "writing a batch",
                     std::io::Error::other("the disk is on fire"),

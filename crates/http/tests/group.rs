@@ -64,7 +64,9 @@ impl Gate {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let every = self.fail_every.load(Ordering::SeqCst);
-        if self.fail_call.load(Ordering::SeqCst) == call || (every > 0 && call % every == 0) {
+        if self.fail_call.load(Ordering::SeqCst) == call
+            || (every > 0 && call.is_multiple_of(every))
+        {
             return Err(StoreError::backend(
                 "writing a batch",
                 std::io::Error::other("the disk is on fire"),
