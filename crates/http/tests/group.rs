@@ -345,20 +345,6 @@ async fn a_store_failure_mid_batch_answers_503_to_every_request_in_it(store: Arc
     let stats = s.group.stats();
     assert_eq!((stats.failed_batches, stats.waiting), (1, 0), "{stats:?}");
     // What was acknowledged is there; nothing of the failed write is.
-    let report = |s: &Setup| {
-        let addr = s.server.addr;
-        async move {
-            common::send(
-                addr,
-                "GET",
-                "/v1/campaigns/gc/report?as_of=2026-03-05T00:00:00Z",
-                &[],
-                b"",
-            )
-            .await
-            .json()
-        }
-    };
     let r = report(&s).await;
     assert_eq!(
         (&r["delivery"]["total"], &r["delivery"]["delivered"]),
@@ -366,11 +352,7 @@ async fn a_store_failure_mid_batch_answers_503_to_every_request_in_it(store: Arc
         "{r}"
     );
     // The gateway's retries: each is new, and then all of it is there.
-    for (path, headers, body) in &queued {
-        let a = s.server.post(path, headers, body.as_bytes()).await;
-        assert_eq!(a.status, 200, "{path}: {}", a.text());
-        assert_eq!(a.json()["ingested"], 1, "{path} {body}: {}", a.text());
-    }
+    retry(&s, &queued).await;
     let r = report(&s).await;
     assert_eq!(
         (&r["delivery"]["total"], &r["delivery"]["delivered"]),
@@ -380,6 +362,28 @@ async fn a_store_failure_mid_batch_answers_503_to_every_request_in_it(store: Arc
 }
 
 /// Sends a request and waits until it waits in the group commit; its answer to come.
+/// The `gc` campaign's report.
+async fn report(s: &Setup) -> serde_json::Value {
+    common::send(
+        s.server.addr,
+        "GET",
+        "/v1/campaigns/gc/report?as_of=2026-03-05T00:00:00Z",
+        &[],
+        b"",
+    )
+    .await
+    .json()
+}
+
+/// Posts each of `queued` again, as a gateway retries a `503`: each must be new.
+async fn retry(s: &Setup, queued: &[Req]) {
+    for (path, headers, body) in queued {
+        let a = s.server.post(path, headers, body.as_bytes()).await;
+        assert_eq!(a.status, 200, "{path}: {}", a.text());
+        assert_eq!(a.json()["ingested"], 1, "{path} {body}: {}", a.text());
+    }
+}
+
 async fn send_queued(s: &Setup, (path, headers, body): Req) -> tokio::task::JoinHandle<Resp> {
     let waiting = s.group.stats().waiting;
     let addr = s.server.addr;
@@ -558,31 +562,13 @@ async fn with_several_writers_a_failed_batch_answers_503_to_each_of_its_requests
         (4, 1, 0),
         "{stats:?}"
     );
-    let report = |s: &Setup| {
-        let addr = s.server.addr;
-        async move {
-            common::send(
-                addr,
-                "GET",
-                "/v1/campaigns/gc/report?as_of=2026-03-05T00:00:00Z",
-                &[],
-                b"",
-            )
-            .await
-            .json()
-        }
-    };
     let r = report(&s).await;
     assert_eq!(
         (&r["delivery"]["total"], &r["delivery"]["delivered"]),
         (&json!(3), &json!(0)),
         "{r}"
     );
-    for (path, headers, body) in &queued {
-        let a = s.server.post(path, headers, body.as_bytes()).await;
-        assert_eq!(a.status, 200, "{path}: {}", a.text());
-        assert_eq!(a.json()["ingested"], 1, "{path} {body}: {}", a.text());
-    }
+    retry(&s, &queued).await;
     let r = report(&s).await;
     assert_eq!(
         (&r["delivery"]["total"], &r["delivery"]["delivered"]),
