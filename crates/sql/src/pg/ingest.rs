@@ -174,26 +174,56 @@ impl PgStore {
 /// - 6 click key: t1 campaign_id, t2 link_id, t3 recipient, i1 at;
 /// - 7 unique pair: t1 campaign_id, t2 link_id, t3 recipient;
 /// - 8 forgotten click: t1 campaign_id, t2 link_id, i1 at.
-const LOAD: &str = "\
-SELECT 1, campaign_id, name, list_id, links, created_at, NULL::int8, NULL::int8, NULL::int8, link_tracking, NULL::bytea, NULL::int8, NULL::text \
-  FROM campaigns WHERE campaign_id = ANY($1::text[]) \
-UNION ALL SELECT 2, list_id, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
-  FROM lists WHERE list_id = ANY($2::text[]) \
-UNION ALL SELECT 3, c.list_id, c.recipient, c.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
-  FROM contacts c JOIN unnest($3::text[], $4::text[]) AS u(l, r) ON c.list_id = u.l AND c.recipient = u.r \
-UNION ALL SELECT 4, message_id, campaign_id, recipient, error_code, parts, at, status, status_at, NULL, seen, country_code, region \
-  FROM messages WHERE message_id = ANY($5::text[]) \
-UNION ALL SELECT 5, event_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
-  FROM event_clicks WHERE event_id = ANY($6::text[]) \
-UNION ALL SELECT 6, x.campaign_id, x.link_id, x.recipient, NULL, x.at, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
-  FROM clicks x JOIN unnest($7::text[], $8::text[], $9::text[], $10::int8[]) AS u(c, l, r, a) \
-  ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r AND x.at = u.a \
-UNION ALL SELECT 7, x.campaign_id, x.link_id, x.recipient, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
-  FROM unique_pairs x JOIN unnest($11::text[], $12::text[], $13::text[]) AS u(c, l, r) \
-  ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r \
-UNION ALL SELECT 8, x.campaign_id, x.link_id, NULL, NULL, x.at, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
-  FROM forgotten_clicks x JOIN unnest($14::text[], $15::text[], $16::int8[]) AS u(c, l, a) \
-  ON x.campaign_id = u.c AND x.link_id = u.l AND x.at = u.a";
+///
+/// The branches are in the order of [`Needs`]' fields, and the statement joins by
+/// `UNION ALL` only those whose field has keys: a batch of callbacks, which only needs
+/// its messages, is planned as one small `SELECT` rather than a union of eight. `$#`
+/// stands for the next parameter.
+const LOAD_BRANCHES: [&str; 8] = [
+    "SELECT 1, campaign_id, name, list_id, links, created_at, NULL::int8, NULL::int8, NULL::int8, link_tracking, NULL::bytea, NULL::int8, NULL::text \
+     FROM campaigns WHERE campaign_id = ANY($#::text[])",
+    "SELECT 2, list_id, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+     FROM lists WHERE list_id = ANY($#::text[])",
+    "SELECT 3, c.list_id, c.recipient, c.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+     FROM contacts c JOIN unnest($#::text[], $#::text[]) AS u(l, r) ON c.list_id = u.l AND c.recipient = u.r",
+    "SELECT 4, message_id, campaign_id, recipient, error_code, parts, at, status, status_at, NULL, seen, country_code, region \
+     FROM messages WHERE message_id = ANY($#::text[])",
+    "SELECT 5, event_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+     FROM event_clicks WHERE event_id = ANY($#::text[])",
+    "SELECT 6, x.campaign_id, x.link_id, x.recipient, NULL, x.at, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+     FROM clicks x JOIN unnest($#::text[], $#::text[], $#::text[], $#::int8[]) AS u(c, l, r, a) \
+     ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r AND x.at = u.a",
+    "SELECT 7, x.campaign_id, x.link_id, x.recipient, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+     FROM unique_pairs x JOIN unnest($#::text[], $#::text[], $#::text[]) AS u(c, l, r) \
+     ON x.campaign_id = u.c AND x.link_id = u.l AND x.recipient = u.r",
+    "SELECT 8, x.campaign_id, x.link_id, NULL, NULL, x.at, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+     FROM forgotten_clicks x JOIN unnest($#::text[], $#::text[], $#::int8[]) AS u(c, l, a) \
+     ON x.campaign_id = u.c AND x.link_id = u.l AND x.at = u.a",
+];
+
+/// The load statement for the branches whose bit is set in `wanted` (bit `i` is
+/// `LOAD_BRANCHES[i]`), parameters numbered in order.
+fn load_sql(wanted: u8) -> String {
+    let mut sql = String::new();
+    let mut n = 0;
+    for (i, branch) in LOAD_BRANCHES.iter().enumerate() {
+        if wanted & (1 << i) == 0 {
+            continue;
+        }
+        if !sql.is_empty() {
+            sql.push_str(" UNION ALL ");
+        }
+        let mut pieces = branch.split("$#");
+        sql.push_str(pieces.next().unwrap_or_default());
+        for piece in pieces {
+            n += 1;
+            sql.push('$');
+            sql.push_str(&n.to_string());
+            sql.push_str(piece);
+        }
+    }
+    sql
+}
 
 type LoadRow = (
     i32,
@@ -239,26 +269,51 @@ async fn load(tx: &mut Transaction<'_, Postgres>, n: &Needs) -> Result<Loaded, T
         forgotten.1.push(l);
         forgotten.2.push(at.0);
     }
-    let rows: Vec<LoadRow> = sqlx::query_as(LOAD)
-        .bind(strs(&n.campaigns))
-        .bind(strs(&n.lists))
-        .bind(&cl)
-        .bind(&cr)
-        .bind(strs(&n.messages))
-        .bind(strs(&n.click_event_ids))
-        .bind(&keys.0)
-        .bind(&keys.1)
-        .bind(&keys.2)
-        .bind(&keys.3)
-        .bind(&pairs.0)
-        .bind(&pairs.1)
-        .bind(&pairs.2)
-        .bind(&forgotten.0)
-        .bind(&forgotten.1)
-        .bind(&forgotten.2)
-        .fetch_all(&mut **tx)
-        .await?;
+    let wanted = [
+        !n.campaigns.is_empty(),
+        !n.lists.is_empty(),
+        !n.contacts.is_empty(),
+        !n.messages.is_empty(),
+        !n.click_event_ids.is_empty(),
+        !n.click_keys.is_empty(),
+        !n.unique_pairs.is_empty(),
+        !n.forgotten_clicks.is_empty(),
+    ]
+    .iter()
+    .enumerate()
+    .fold(0u8, |w, (i, &b)| w | (u8::from(b) << i));
     let mut l = Loaded::default();
+    if wanted == 0 {
+        return Ok(l);
+    }
+    let sql = load_sql(wanted);
+    let mut q = sqlx::query_as::<_, LoadRow>(&sql);
+    let has = |i: u8| wanted & (1 << i) != 0;
+    if has(0) {
+        q = q.bind(strs(&n.campaigns));
+    }
+    if has(1) {
+        q = q.bind(strs(&n.lists));
+    }
+    if has(2) {
+        q = q.bind(&cl).bind(&cr);
+    }
+    if has(3) {
+        q = q.bind(strs(&n.messages));
+    }
+    if has(4) {
+        q = q.bind(strs(&n.click_event_ids));
+    }
+    if has(5) {
+        q = q.bind(&keys.0).bind(&keys.1).bind(&keys.2).bind(&keys.3);
+    }
+    if has(6) {
+        q = q.bind(&pairs.0).bind(&pairs.1).bind(&pairs.2);
+    }
+    if has(7) {
+        q = q.bind(&forgotten.0).bind(&forgotten.1).bind(&forgotten.2);
+    }
+    let rows: Vec<LoadRow> = q.fetch_all(&mut **tx).await?;
     let bad =
         |kind: i32| TxError::Store(corrupt(format!("a load row of kind {kind} is incomplete")));
     for (kind, t1, t2, t3, t4, i1, i2, i3, i4, b, y, i5, t5) in rows {
@@ -533,82 +588,128 @@ async fn write(
         }
     }
     // All of a batch's writes in one statement (one round trip): `INSERT … SELECT … FROM
-    // unnest(…)` per table, as data-modifying CTEs (an empty array writes nothing), each
-    // array bound once. The batch's keys are locked and were loaded, so the store knows
-    // which rows exist: new contacts and messages are plainly inserted (no `ON CONFLICT`
-    // probe, which costs about a third of an insert), existing ones upserted; the clicks
-    // and first clicks the engine records are new. Counters (not loaded) are
+    // unnest(…)` per table, as data-modifying CTEs, each array bound once. Only the
+    // tables the batch writes get a CTE: a batch of callbacks, which updates messages
+    // and counters, is planned as two or three small inserts rather than fourteen. The
+    // batch's keys are locked and were loaded, so the store knows which rows exist: new
+    // contacts and messages are plainly inserted (no `ON CONFLICT` probe, which costs
+    // about a third of an insert), existing ones upserted; the clicks and first clicks
+    // the engine records are new. Counters (not loaded) are
     // `INSERT … ON CONFLICT DO UPDATE`.
-    let mut q = QueryBuilder::<Postgres>::new(
-        "WITH c AS (INSERT INTO campaigns (campaign_id, name, list_id, link_tracking, created_at, links) \
-         SELECT * FROM ",
-    );
-    unnest!(q; camps.0 => "text", camps.1 => "text", camps.2 => "text", camps.3 => "bool",
-        camps.4 => "int8", camps.5 => "text");
-    q.push(
-        " ON CONFLICT (campaign_id) DO UPDATE SET name = EXCLUDED.name, list_id = EXCLUDED.list_id, \
-         link_tracking = EXCLUDED.link_tracking, created_at = EXCLUDED.created_at, links = EXCLUDED.links), \
-         l AS (INSERT INTO lists (list_id, name) SELECT * FROM ",
-    );
-    unnest!(q; list_id => "text", list_name => "text");
-    q.push(" ON CONFLICT (list_id) DO UPDATE SET name = EXCLUDED.name), kr AS (SELECT * FROM ");
-    unnest!(q; contacts.0 => "text", contacts.1 => "text", contacts.2 => "text", contacts.3 => "bool");
-    q.push(
-        " AS u(l, r, n, s)), \
-         k AS (INSERT INTO contacts (list_id, recipient, name) SELECT l, r, n FROM kr WHERE NOT s), \
-         ku AS (INSERT INTO contacts (list_id, recipient, name) SELECT l, r, n FROM kr WHERE s \
-         ON CONFLICT (list_id, recipient) DO UPDATE SET name = EXCLUDED.name), \
-         mr AS (SELECT * FROM ",
-    );
-    unnest!(q; m.id => "text", m.camp => "text", m.rcpt => "text", m.parts => "int8",
-        m.at => "int8", m.st => "int8", m.st_at => "int8", m.code => "text", m.row => "int8",
-        m.seen => "bytea", m.stored => "bool", m.country_code => "int8", m.region => "text");
-    q.push(
-        " AS u(i, c, r, p, a, st, sa, e, rr, seen, s, cc, rg)), \
-         m AS (INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, \
-         error_code, row_rank, seen, country_code, region) \
-         SELECT i, c, r, p, a, st, sa, e, rr, seen, cc, rg FROM mr WHERE NOT s), \
-         mu AS (INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, \
-         error_code, row_rank, seen, country_code, region) \
-         SELECT i, c, r, p, a, st, sa, e, rr, seen, cc, rg FROM mr WHERE s \
-         ON CONFLICT (message_id) DO UPDATE SET campaign_id = EXCLUDED.campaign_id, recipient = EXCLUDED.recipient, \
-         parts = EXCLUDED.parts, at = EXCLUDED.at, status = EXCLUDED.status, status_at = EXCLUDED.status_at, \
-         error_code = EXCLUDED.error_code, row_rank = EXCLUDED.row_rank, seen = EXCLUDED.seen, \
-         country_code = EXCLUDED.country_code, region = EXCLUDED.region), \
-         e AS (INSERT INTO event_clicks (event_id, campaign_id, link_id, recipient, at, user_agent, bot) \
-         SELECT * FROM ",
-    );
-    unnest!(q; event_ids => "text", e.0 => "text", e.1 => "text", e.2 => "text", e.3 => "int8",
-        e.4 => "text", e.5 => "bool");
-    q.push("), x AS (INSERT INTO clicks (campaign_id, link_id, recipient, at, user_agent, bot) SELECT * FROM ");
-    unnest!(q; x.0 => "text", x.1 => "text", x.2 => "text", x.3 => "int8", x.4 => "text",
-        x.5 => "bool");
-    q.push("), u AS (INSERT INTO unique_pairs (campaign_id, link_id, recipient) SELECT * FROM ");
-    unnest!(q; pairs.0 => "text", pairs.1 => "text", pairs.2 => "text");
     let mut fc: (Vec<&str>, Vec<&str>, Vec<i64>) = Default::default();
     for (c, l, at) in &ch.forgotten_clicks {
         fc.0.push(c);
         fc.1.push(l);
         fc.2.push(at.0);
     }
-    q.push("), fc AS (INSERT INTO forgotten_clicks (campaign_id, link_id, at) SELECT * FROM ");
-    unnest!(q; fc.0 => "text", fc.1 => "text", fc.2 => "int8");
-    q.push(" ON CONFLICT DO NOTHING), cc AS (INSERT INTO campaign_counters (campaign_id, name, value) SELECT * FROM ");
-    unnest!(q; camp.0 => "text", camp.1 => "text", camp.2 => "int8");
-    q.push(
-        " ON CONFLICT (campaign_id, name) DO UPDATE SET value = campaign_counters.value + EXCLUDED.value), \
-         rc AS (INSERT INTO recipient_clicks (campaign_id, recipient, clicks) SELECT * FROM ",
-    );
-    unnest!(q; rcpt.0 => "text", rcpt.1 => "text", rcpt.2 => "int8");
-    q.push(
-        " ON CONFLICT (campaign_id, recipient) DO UPDATE SET clicks = recipient_clicks.clicks + EXCLUDED.clicks), \
-         ls AS (INSERT INTO list_subscribers (list_id, subscribers) SELECT * FROM ",
-    );
-    unnest!(q; subs.0 => "text", subs.1 => "int8");
-    q.push(
-        " ON CONFLICT (list_id) DO UPDATE SET subscribers = list_subscribers.subscribers + EXCLUDED.subscribers) \
-         SELECT 1",
-    );
+    let mut q = QueryBuilder::<Postgres>::new("WITH ");
+    let mut ctes = 0;
+    let mut cte = |q: &mut QueryBuilder<Postgres>, head: &str| {
+        if ctes > 0 {
+            q.push(", ");
+        }
+        ctes += 1;
+        q.push(head);
+    };
+    if !camps.0.is_empty() {
+        cte(&mut q, "c AS (INSERT INTO campaigns (campaign_id, name, list_id, link_tracking, created_at, links) SELECT * FROM ");
+        unnest!(q; camps.0 => "text", camps.1 => "text", camps.2 => "text", camps.3 => "bool",
+            camps.4 => "int8", camps.5 => "text");
+        q.push(
+            " ON CONFLICT (campaign_id) DO UPDATE SET name = EXCLUDED.name, list_id = EXCLUDED.list_id, \
+             link_tracking = EXCLUDED.link_tracking, created_at = EXCLUDED.created_at, links = EXCLUDED.links)",
+        );
+    }
+    if !list_id.is_empty() {
+        cte(&mut q, "l AS (INSERT INTO lists (list_id, name) SELECT * FROM ");
+        unnest!(q; list_id => "text", list_name => "text");
+        q.push(" ON CONFLICT (list_id) DO UPDATE SET name = EXCLUDED.name)");
+    }
+    if !contacts.0.is_empty() {
+        let (new, old) = (contacts.3.contains(&false), contacts.3.contains(&true));
+        cte(&mut q, "kr AS (SELECT * FROM ");
+        unnest!(q; contacts.0 => "text", contacts.1 => "text", contacts.2 => "text", contacts.3 => "bool");
+        q.push(" AS u(l, r, n, s))");
+        if new {
+            cte(&mut q, "k AS (INSERT INTO contacts (list_id, recipient, name) SELECT l, r, n FROM kr WHERE NOT s)");
+        }
+        if old {
+            cte(
+                &mut q,
+                "ku AS (INSERT INTO contacts (list_id, recipient, name) SELECT l, r, n FROM kr WHERE s \
+                 ON CONFLICT (list_id, recipient) DO UPDATE SET name = EXCLUDED.name)",
+            );
+        }
+    }
+    if !m.id.is_empty() {
+        let (new, old) = (m.stored.contains(&false), m.stored.contains(&true));
+        cte(&mut q, "mr AS (SELECT * FROM ");
+        unnest!(q; m.id => "text", m.camp => "text", m.rcpt => "text", m.parts => "int8",
+            m.at => "int8", m.st => "int8", m.st_at => "int8", m.code => "text", m.row => "int8",
+            m.seen => "bytea", m.stored => "bool", m.country_code => "int8", m.region => "text");
+        q.push(" AS u(i, c, r, p, a, st, sa, e, rr, seen, s, cc, rg))");
+        if new {
+            cte(
+                &mut q,
+                "m AS (INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, \
+                 error_code, row_rank, seen, country_code, region) \
+                 SELECT i, c, r, p, a, st, sa, e, rr, seen, cc, rg FROM mr WHERE NOT s)",
+            );
+        }
+        if old {
+            cte(
+                &mut q,
+                "mu AS (INSERT INTO messages (message_id, campaign_id, recipient, parts, at, status, status_at, \
+                 error_code, row_rank, seen, country_code, region) \
+                 SELECT i, c, r, p, a, st, sa, e, rr, seen, cc, rg FROM mr WHERE s \
+                 ON CONFLICT (message_id) DO UPDATE SET campaign_id = EXCLUDED.campaign_id, recipient = EXCLUDED.recipient, \
+                 parts = EXCLUDED.parts, at = EXCLUDED.at, status = EXCLUDED.status, status_at = EXCLUDED.status_at, \
+                 error_code = EXCLUDED.error_code, row_rank = EXCLUDED.row_rank, seen = EXCLUDED.seen, \
+                 country_code = EXCLUDED.country_code, region = EXCLUDED.region)",
+            );
+        }
+    }
+    if !event_ids.is_empty() {
+        cte(&mut q, "e AS (INSERT INTO event_clicks (event_id, campaign_id, link_id, recipient, at, user_agent, bot) SELECT * FROM ");
+        unnest!(q; event_ids => "text", e.0 => "text", e.1 => "text", e.2 => "text", e.3 => "int8",
+            e.4 => "text", e.5 => "bool");
+        q.push(")");
+    }
+    if !x.0.is_empty() {
+        cte(&mut q, "x AS (INSERT INTO clicks (campaign_id, link_id, recipient, at, user_agent, bot) SELECT * FROM ");
+        unnest!(q; x.0 => "text", x.1 => "text", x.2 => "text", x.3 => "int8", x.4 => "text",
+            x.5 => "bool");
+        q.push(")");
+    }
+    if !pairs.0.is_empty() {
+        cte(&mut q, "u AS (INSERT INTO unique_pairs (campaign_id, link_id, recipient) SELECT * FROM ");
+        unnest!(q; pairs.0 => "text", pairs.1 => "text", pairs.2 => "text");
+        q.push(")");
+    }
+    if !fc.0.is_empty() {
+        cte(&mut q, "fc AS (INSERT INTO forgotten_clicks (campaign_id, link_id, at) SELECT * FROM ");
+        unnest!(q; fc.0 => "text", fc.1 => "text", fc.2 => "int8");
+        q.push(" ON CONFLICT DO NOTHING)");
+    }
+    if !camp.0.is_empty() {
+        cte(&mut q, "cc AS (INSERT INTO campaign_counters (campaign_id, name, value) SELECT * FROM ");
+        unnest!(q; camp.0 => "text", camp.1 => "text", camp.2 => "int8");
+        q.push(" ON CONFLICT (campaign_id, name) DO UPDATE SET value = campaign_counters.value + EXCLUDED.value)");
+    }
+    if !rcpt.0.is_empty() {
+        cte(&mut q, "rc AS (INSERT INTO recipient_clicks (campaign_id, recipient, clicks) SELECT * FROM ");
+        unnest!(q; rcpt.0 => "text", rcpt.1 => "text", rcpt.2 => "int8");
+        q.push(" ON CONFLICT (campaign_id, recipient) DO UPDATE SET clicks = recipient_clicks.clicks + EXCLUDED.clicks)");
+    }
+    if !subs.0.is_empty() {
+        cte(&mut q, "ls AS (INSERT INTO list_subscribers (list_id, subscribers) SELECT * FROM ");
+        unnest!(q; subs.0 => "text", subs.1 => "int8");
+        q.push(" ON CONFLICT (list_id) DO UPDATE SET subscribers = list_subscribers.subscribers + EXCLUDED.subscribers)");
+    }
+    if ctes == 0 {
+        return Ok(());
+    }
+    q.push(" SELECT 1");
     q.build().execute(&mut **tx).await?;
     Ok(())
 }
