@@ -12,12 +12,13 @@
 //!
 //! 1. (PostgreSQL) lock the batch's keys, in sorted order (see below), in one statement;
 //! 2. load what [`Needs::of`](smsreport_core::engine::Needs::of) names: on PostgreSQL one
-//!    `SELECT … UNION ALL …` of every kind of state (`= ANY($1)` / `UNNEST` arrays), on
-//!    SQLite one `SELECT` per kind (`json_each`);
+//!    `SELECT … UNION ALL …` of the kinds of state the batch has keys for (`= ANY($1)` /
+//!    `UNNEST` arrays; a batch of callbacks loads its messages only), on SQLite one
+//!    `SELECT` per kind (`json_each`);
 //! 3. let [`engine::apply`](smsreport_core::engine::apply) decide;
 //! 4. write its [`Changes`](smsreport_core::engine::Changes) with one
-//!    `INSERT … SELECT … ON CONFLICT DO UPDATE` per table (on PostgreSQL all of them in
-//!    one statement, as data-modifying `WITH` clauses), counters as
+//!    `INSERT … SELECT … ON CONFLICT DO UPDATE` per table it touches (on PostgreSQL all
+//!    of them in one statement, as data-modifying `WITH` clauses), counters as
 //!    `value = value + EXCLUDED.value`;
 //! 5. commit, durably (`synchronous_commit = on`; SQLite in WAL mode with
 //!    `synchronous = FULL`).
