@@ -621,7 +621,10 @@ async fn write(
         );
     }
     if !list_id.is_empty() {
-        cte(&mut q, "l AS (INSERT INTO lists (list_id, name) SELECT * FROM ");
+        cte(
+            &mut q,
+            "l AS (INSERT INTO lists (list_id, name) SELECT * FROM ",
+        );
         unnest!(q; list_id => "text", list_name => "text");
         q.push(" ON CONFLICT (list_id) DO UPDATE SET name = EXCLUDED.name)");
     }
@@ -682,27 +685,42 @@ async fn write(
         q.push(")");
     }
     if !pairs.0.is_empty() {
-        cte(&mut q, "u AS (INSERT INTO unique_pairs (campaign_id, link_id, recipient) SELECT * FROM ");
+        cte(
+            &mut q,
+            "u AS (INSERT INTO unique_pairs (campaign_id, link_id, recipient) SELECT * FROM ",
+        );
         unnest!(q; pairs.0 => "text", pairs.1 => "text", pairs.2 => "text");
         q.push(")");
     }
     if !fc.0.is_empty() {
-        cte(&mut q, "fc AS (INSERT INTO forgotten_clicks (campaign_id, link_id, at) SELECT * FROM ");
+        cte(
+            &mut q,
+            "fc AS (INSERT INTO forgotten_clicks (campaign_id, link_id, at) SELECT * FROM ",
+        );
         unnest!(q; fc.0 => "text", fc.1 => "text", fc.2 => "int8");
         q.push(" ON CONFLICT DO NOTHING)");
     }
     if !camp.0.is_empty() {
-        cte(&mut q, "cc AS (INSERT INTO campaign_counters (campaign_id, name, value) SELECT * FROM ");
+        cte(
+            &mut q,
+            "cc AS (INSERT INTO campaign_counters (campaign_id, name, value) SELECT * FROM ",
+        );
         unnest!(q; camp.0 => "text", camp.1 => "text", camp.2 => "int8");
         q.push(" ON CONFLICT (campaign_id, name) DO UPDATE SET value = campaign_counters.value + EXCLUDED.value)");
     }
     if !rcpt.0.is_empty() {
-        cte(&mut q, "rc AS (INSERT INTO recipient_clicks (campaign_id, recipient, clicks) SELECT * FROM ");
+        cte(
+            &mut q,
+            "rc AS (INSERT INTO recipient_clicks (campaign_id, recipient, clicks) SELECT * FROM ",
+        );
         unnest!(q; rcpt.0 => "text", rcpt.1 => "text", rcpt.2 => "int8");
         q.push(" ON CONFLICT (campaign_id, recipient) DO UPDATE SET clicks = recipient_clicks.clicks + EXCLUDED.clicks)");
     }
     if !subs.0.is_empty() {
-        cte(&mut q, "ls AS (INSERT INTO list_subscribers (list_id, subscribers) SELECT * FROM ");
+        cte(
+            &mut q,
+            "ls AS (INSERT INTO list_subscribers (list_id, subscribers) SELECT * FROM ",
+        );
         unnest!(q; subs.0 => "text", subs.1 => "int8");
         q.push(" ON CONFLICT (list_id) DO UPDATE SET subscribers = list_subscribers.subscribers + EXCLUDED.subscribers)");
     }
