@@ -753,3 +753,44 @@ fn click_columns<'a>(clicks: &[&'a ClickRecord]) -> ClickColumns<'a> {
     }
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Any subset of the load's branches joins exactly those branches, in order, and
+    /// numbers their parameters 1, 2, … once each, in the order `load` binds them.
+    #[test]
+    fn a_load_of_any_subset_numbers_its_parameters_in_order() {
+        let params: Vec<usize> = LOAD_BRANCHES
+            .iter()
+            .map(|b| b.matches("$#").count())
+            .collect();
+        for wanted in 1..=u8::MAX {
+            let sql = load_sql(wanted);
+            let chosen: Vec<usize> = (0..8).filter(|i| wanted & (1 << i) != 0).collect();
+            let kinds: Vec<usize> = sql
+                .split(" UNION ALL ")
+                .map(|b| {
+                    let rest = b.strip_prefix("SELECT ").expect(&sql);
+                    rest[..rest.find(',').expect(&sql)].parse().expect(&sql)
+                })
+                .collect();
+            assert_eq!(
+                kinds,
+                chosen.iter().map(|i| i + 1).collect::<Vec<_>>(),
+                "{sql}"
+            );
+            let numbers: Vec<usize> = sql
+                .split('$')
+                .skip(1)
+                .map(|p| {
+                    let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+                    digits.parse().expect(&sql)
+                })
+                .collect();
+            let n: usize = chosen.iter().map(|&i| params[i]).sum();
+            assert_eq!(numbers, (1..=n).collect::<Vec<_>>(), "{sql}");
+        }
+    }
+}
