@@ -13,7 +13,7 @@
 //! 1. (PostgreSQL) lock the batch's keys, in sorted order (see below), in one statement;
 //! 2. load what [`Needs::of`](smsreport_core::engine::Needs::of) names: on PostgreSQL one
 //!    `SELECT … UNION ALL …` of the kinds of state the batch has keys for (`= ANY($1)` /
-//!    `UNNEST` arrays; a batch of callbacks loads its messages only), on SQLite one
+//!    `UNNEST` arrays; a batch of status callbacks loads its messages), on SQLite one
 //!    `SELECT` per kind (`json_each`);
 //! 3. let [`engine::apply`](smsreport_core::engine::apply) decide;
 //! 4. write its [`Changes`](smsreport_core::engine::Changes) with one

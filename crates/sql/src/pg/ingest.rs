@@ -176,8 +176,8 @@ impl PgStore {
 /// - 8 forgotten click: t1 campaign_id, t2 link_id, i1 at.
 ///
 /// The branches are in the order of [`Needs`]' fields, and the statement joins by
-/// `UNION ALL` only those whose field has keys: a batch of callbacks, which only needs
-/// its messages, is planned as one small `SELECT` rather than a union of eight. `$#`
+/// `UNION ALL` only those whose field has keys: a batch of status callbacks for
+/// known messages needs only those, and is planned as one small `SELECT` rather than a union of eight. `$#`
 /// stands for the next parameter.
 const LOAD_BRANCHES: [&str; 8] = [
     "SELECT 1, campaign_id, name, list_id, links, created_at, NULL::int8, NULL::int8, NULL::int8, link_tracking, NULL::bytea, NULL::int8, NULL::text \
@@ -589,8 +589,8 @@ async fn write(
     }
     // All of a batch's writes in one statement (one round trip): `INSERT … SELECT … FROM
     // unnest(…)` per table, as data-modifying CTEs, each array bound once. Only the
-    // tables the batch writes get a CTE: a batch of callbacks, which updates messages
-    // and counters, is planned as two or three small inserts rather than fourteen. The
+    // tables the batch writes get a CTE: a batch of status callbacks, which
+    // updates messages and counters, is planned as two or three small inserts rather than fourteen. The
     // batch's keys are locked and were loaded, so the store knows which rows exist: new
     // contacts and messages are plainly inserted (no `ON CONFLICT` probe, which costs
     // about a third of an insert), existing ones upserted; the clicks and first clicks
