@@ -176,9 +176,9 @@ impl PgStore {
 /// - 8 forgotten click: t1 campaign_id, t2 link_id, i1 at.
 ///
 /// The branches are in the order of [`Needs`]' fields, and the statement joins by
-/// `UNION ALL` only those whose field has keys: a batch of status callbacks for
-/// known messages needs only those, and is planned as one small `SELECT` rather than a union of eight. `$#`
-/// stands for the next parameter.
+/// `UNION ALL` only those whose field has keys: a batch of status callbacks for known
+/// messages needs only those, and is planned as one small `SELECT` rather than a union
+/// of eight. `$#` stands for the next parameter.
 const LOAD_BRANCHES: [&str; 8] = [
     "SELECT 1, campaign_id, name, list_id, links, created_at, NULL::int8, NULL::int8, NULL::int8, link_tracking, NULL::bytea, NULL::int8, NULL::text \
      FROM campaigns WHERE campaign_id = ANY($#::text[])",
@@ -589,8 +589,8 @@ async fn write(
     }
     // All of a batch's writes in one statement (one round trip): `INSERT … SELECT … FROM
     // unnest(…)` per table, as data-modifying CTEs, each array bound once. Only the
-    // tables the batch writes get a CTE: a batch of status callbacks, which
-    // updates messages and counters, is planned as two or three small inserts rather than fourteen. The
+    // tables the batch writes get a CTE: a batch of status callbacks, which updates
+    // messages and counters, is two or three small inserts rather than fourteen. The
     // batch's keys are locked and were loaded, so the store knows which rows exist: new
     // contacts and messages are plainly inserted (no `ON CONFLICT` probe, which costs
     // about a third of an insert), existing ones upserted; the clicks and first clicks
@@ -759,7 +759,8 @@ mod tests {
     use super::*;
 
     /// Any subset of the load's branches joins exactly those branches, in order, and
-    /// numbers their parameters 1, 2, … once each, in the order `load` binds them.
+    /// numbers their parameters 1, 2, … once each, branch after branch: the order in
+    /// which `load` binds them.
     #[test]
     fn a_load_of_any_subset_numbers_its_parameters_in_order() {
         let params: Vec<usize> = LOAD_BRANCHES
