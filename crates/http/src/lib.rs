@@ -39,6 +39,7 @@ mod api;
 pub mod auth;
 pub mod dashboard;
 pub mod group;
+mod linkcache;
 mod links;
 pub mod metrics;
 pub mod openapi;
@@ -171,7 +172,7 @@ pub(crate) struct AppState {
     pub unknown_codes: Arc<ratelimit::PerIp>,
     /// The URLs of the codes registered or resolved here, for `/c/` while the store is
     /// down.
-    pub links: Arc<spool::LinkCache>,
+    pub links: Arc<linkcache::LinkCache>,
 }
 
 /// The service's routes over `store`.
@@ -203,7 +204,7 @@ fn build(
     }
     let state = AppState {
         store,
-        links: Arc::new(spool::LinkCache::default()),
+        links: Arc::new(linkcache::LinkCache::default()),
         auth_failures: Arc::new(ratelimit::PerIp::new(cfg.auth_failures_per_minute)),
         unknown_codes: Arc::new(ratelimit::PerIp::new(cfg.unknown_codes_per_minute)),
         cfg: Arc::new(cfg),

@@ -93,7 +93,7 @@ pub fn render_text(
 /// code keep it.
 pub(crate) async fn track(
     store: &dyn Store,
-    cache: &crate::spool::LinkCache,
+    cache: &crate::linkcache::LinkCache,
     public_url: &str,
     def: &CampaignDef,
     messages: Vec<(String, String, String)>,

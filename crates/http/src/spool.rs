@@ -20,10 +20,10 @@
 //!   drains apart.
 //!
 //! While the store is down a code can only be redirected if this process knows its URL:
-//! [`LinkCache`] remembers the codes it registered or resolved, at most
+//! [`crate::linkcache::LinkCache`] remembers the codes it registered or resolved, the last
 //! [`LINK_CACHE_ENTRIES`] of them; another code is answered `503`, and not recorded.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -35,10 +35,10 @@ use serde::{Deserialize, Serialize};
 use smsreport_core::event::{ClickEvent, Event};
 use smsreport_core::{Millis, Store, StoreError};
 
+pub use crate::linkcache::LINK_CACHE_ENTRIES;
+
 /// The default largest spool file: 64 MiB, about 500 000 clicks.
 pub const DEFAULT_CLICK_SPOOL_MAX_BYTES: u64 = 64 << 20;
-/// The most codes whose URL a process remembers for redirecting while the store is down.
-pub const LINK_CACHE_ENTRIES: usize = 100_000;
 /// How often a non-empty spool is drained.
 const DRAIN_EVERY: Duration = Duration::from_secs(1);
 /// Clicks per store call when draining.
@@ -353,41 +353,6 @@ pub(crate) async fn drain_loop(spool: Weak<ClickSpool>, store: Weak<dyn Store>) 
     }
 }
 
-/// The URLs of the codes this process registered or resolved, for redirecting while the
-/// store is down; at most [`LINK_CACHE_ENTRIES`], the oldest forgotten first.
-#[derive(Debug, Default)]
-pub(crate) struct LinkCache {
-    inner: Mutex<Remembered>,
-}
-
-/// Code → URL, and the codes in the order they came.
-type Remembered = (HashMap<String, Arc<str>>, VecDeque<String>);
-
-impl LinkCache {
-    pub fn put(&self, code: &str, url: &str) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, order) = &mut *g;
-        if map.contains_key(code) {
-            return;
-        }
-        while map.len() >= LINK_CACHE_ENTRIES {
-            match order.pop_front() {
-                Some(old) => {
-                    map.remove(&old);
-                }
-                None => break,
-            }
-        }
-        map.insert(code.to_owned(), Arc::from(url));
-        order.push_back(code.to_owned());
-    }
-
-    pub fn get(&self, code: &str) -> Option<Arc<str>> {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.0.get(code).cloned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,18 +377,6 @@ mod tests {
                 },
             ]
         );
-    }
-
-    #[test]
-    fn the_cache_is_bounded_and_forgets_the_oldest() {
-        let c = LinkCache::default();
-        for i in 0..LINK_CACHE_ENTRIES + 2 {
-            c.put(&format!("code{i}"), "https://x.example/");
-        }
-        assert!(c.get("code0").is_none());
-        assert!(c.get("code1").is_none());
-        assert!(c.get("code2").is_some());
-        assert_eq!(c.inner.lock().unwrap().0.len(), LINK_CACHE_ENTRIES);
     }
 
     #[tokio::test]
