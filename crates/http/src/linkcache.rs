@@ -276,6 +276,13 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_takes_the_32_bytes_the_module_documentation_counts() {
+        assert_eq!(std::mem::size_of::<Slot>(), 32);
+        let c = LinkCache::default();
+        assert_eq!(c.inner.lock().unwrap().index.len(), 262_144);
+    }
+
+    #[test]
     fn codes_that_lead_to_one_url_share_it() {
         let c = LinkCache::with_capacity(4);
         c.put("aaaaaaaa", "https://x.example/a");
@@ -308,7 +315,7 @@ mod tests {
         let longest = "b".repeat(CODE_BYTES);
         c.put(&longest, "https://x.example/");
         assert!(c.get(&longest).is_some());
-        // A shorter code is not its prefix's neighbour.
+        // Padding does not make a code equal to a longer one it is a prefix of.
         assert!(c.get(&"b".repeat(CODE_BYTES - 1)).is_none());
     }
 }

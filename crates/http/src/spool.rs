@@ -20,8 +20,8 @@
 //!   drains apart.
 //!
 //! While the store is down a code can only be redirected if this process knows its URL:
-//! [`crate::linkcache::LinkCache`] remembers the codes it registered or resolved, the last
-//! [`LINK_CACHE_ENTRIES`] of them; another code is answered `503`, and not recorded.
+//! its link cache (`linkcache.rs`) remembers the codes it registered or resolved, the last
+//! 100 000 of them; another code is answered `503`, and not recorded.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -34,8 +34,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use smsreport_core::event::{ClickEvent, Event};
 use smsreport_core::{Millis, Store, StoreError};
-
-pub use crate::linkcache::LINK_CACHE_ENTRIES;
 
 /// The default largest spool file: 64 MiB, about 500 000 clicks.
 pub const DEFAULT_CLICK_SPOOL_MAX_BYTES: u64 = 64 << 20;
